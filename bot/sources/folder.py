@@ -1,0 +1,92 @@
+"""Load every file of a folder with the loader its extension calls for.
+
+.md files are statute Markdown (both corpus layouts) unless they carry YAML front matter, which
+makes them documents with the metadata given there; .docx/.pdf/.html/.htm/.txt go to the
+document loader. Anything else is skipped with a reason. Repeal decisions found on the way are
+collected for `bot.validity`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from ..lawnames import norm_title
+from ..units import Unit
+from ..validity import Repeal
+from . import LoadError, Skipped, read_text
+from . import documents, markdown
+
+
+@dataclass
+class Loaded:
+    units: list[Unit] = field(default_factory=list)
+    repeals: dict[tuple[str, str], Repeal] = field(default_factory=dict)  # (level, title) -> repeal
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def extend(self, other: "Loaded") -> None:
+        self.units += other.units
+        self.repeals.update(other.repeals)
+        self.skipped += other.skipped
+
+
+def front_matter(text: str) -> tuple[dict, str] | None:
+    """(metadata, body) when text starts with a YAML front-matter block, else None."""
+    if not text.startswith("---\n"):
+        return None
+    end = text.find("\n---", 4)
+    if end < 0:
+        raise LoadError("front matter 没有结束标记 ---")
+    try:
+        meta = yaml.safe_load(text[4:end]) or {}
+    except yaml.YAMLError as exc:
+        raise LoadError(f"front matter 不是有效的 YAML：{exc}") from exc
+    if not isinstance(meta, dict):
+        raise LoadError("front matter 必须是键值对")
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in meta.items()}, text[end + 4 :].lstrip("\n")
+
+
+def load_file(path: Path, source: str, max_bytes: int, level: str | None = None) -> Loaded:
+    out = Loaded()
+    suffix = path.suffix.lower()
+    if suffix == ".md":
+        fm = front_matter(read_text(path, max_bytes))
+        if fm:
+            meta, body = fm
+            out.units = documents.load_text(body, path, {"source": source, **meta})
+        else:
+            doc = markdown.load_file(path, level=level, source=source)
+            out.units = doc.units
+            for title in doc.repeals:
+                out.repeals[(doc.units[0].level, norm_title(title))] = Repeal(doc.effective, doc.units[0].law if doc.units else path.stem)
+    elif suffix in documents.SUPPORTED_SUFFIXES:
+        out.units = documents.load_document(path, {"source": source}, max_bytes=max_bytes)
+    else:
+        raise LoadError(f"不支持的文件类型 {suffix or '(无扩展名)'}")
+    return out
+
+
+def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20) -> Loaded:
+    """Every supported file below root; a file that fails is skipped with its reason.
+
+    The same document present twice (same title and version, e.g. two copies in two
+    sub-folders) is loaded once.
+    """
+    source = source or f"folder:{root.name}"
+    out, seen = Loaded(), set()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.name.startswith(".") or path.name.upper() in ("README.MD", "SOURCES.MD") or path.suffix in (".sqlite3", ".db"):
+            continue
+        try:
+            loaded = load_file(path, source, max_bytes)
+        except LoadError as exc:
+            out.skipped.append(Skipped(str(path), str(exc)))
+            continue
+        doc_ids = {u.doc_id for u in loaded.units}
+        if doc_ids and doc_ids <= seen:
+            continue
+        seen |= doc_ids
+        out.extend(loaded)
+    return out

@@ -1,0 +1,153 @@
+"""Validity computed from dates as of a day, with the source's label as one input.
+
+Sources disagree with the calendar: laws.db labels the 2026 商标法 现行有效 although it only takes
+effect on 2027-01-01, and the 2019 text that is in force until then 历史版本. The rules here:
+
+* a version's force starts at max(published, effective) — an amendment's publication date stands
+  in when the source only keeps the original law's effective date;
+* among the versions of one document, the latest that has started is in force; later ones are
+  已公布尚未施行, earlier ones 历史版本 (in force until the next one started);
+* an explicit repeal (source label 已废止, a repeal decision, the override file) wins from its date;
+* a policy past its expiry date is 已失效.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from .lawnames import norm_title
+from .units import CURRENT, EXPIRED, PENDING, REPEALED, SUPERSEDED, Unit
+
+_DATE_RE = re.compile(r"(\d{4})\s*[年\-./]\s*(\d{1,2})\s*[月\-./]\s*(\d{1,2})")
+
+
+def parse_date(text: str | None) -> date | None:
+    """First date in text: 2021-01-01, 2021年1月1日, 2021.1.1."""
+    if not text:
+        return None
+    m = _DATE_RE.search(str(text))
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def _d(text: str) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+@dataclass
+class Version:
+    """One version of one document, as far as validity is concerned."""
+
+    key: str  # identifies the version (doc_id)
+    published: date | None
+    effective: date | None
+    source_status: str = ""
+    repealed_on: date | None = None
+    expires: date | None = None
+
+    @property
+    def starts(self) -> date | None:
+        dates = [d for d in (self.published, self.effective) if d]
+        return max(dates) if dates else None
+
+
+@dataclass
+class Validity:
+    status: str
+    valid_from: str
+    valid_to: str
+    note: str = ""
+
+
+def resolve_versions(versions: list[Version], today: date) -> dict[str, Validity]:
+    """Status of each version of one document as of `today`."""
+    ordered = sorted(versions, key=lambda v: (v.starts or date.min, v.key))
+    started = [v for v in ordered if (v.starts or date.min) <= today and v.source_status != REPEALED]
+    in_force = started[-1] if started else None
+    out: dict[str, Validity] = {}
+    for i, v in enumerate(ordered):
+        start = v.starts.isoformat() if v.starts else ""
+        nxt = next((w.starts for w in ordered[i + 1 :] if w.starts and w.starts > (v.starts or date.min)), None)
+        if v.repealed_on and v.repealed_on <= today:
+            out[v.key] = Validity(REPEALED, start, v.repealed_on.isoformat(), "依废止决定失效")
+        elif v.source_status == REPEALED:
+            out[v.key] = Validity(REPEALED, start, "", "来源标注已废止")
+        elif v.expires and v.expires < today:
+            out[v.key] = Validity(EXPIRED, start, v.expires.isoformat(), f"已于{v.expires.isoformat()}到期")
+        elif v.starts and v.starts > today:
+            out[v.key] = Validity(PENDING, start, "", f"自{start}起施行")
+        elif v is in_force:
+            note = ""
+            if v.source_status and v.source_status not in (CURRENT, ""):
+                note = f"来源标注“{v.source_status}”；按日期判断为现行文本"
+            if nxt:
+                note = "；".join(filter(None, [note, f"新版本自{nxt.isoformat()}起施行"]))
+            until = v.repealed_on or v.expires or nxt
+            out[v.key] = Validity(CURRENT, start, until.isoformat() if until else "", note)
+        else:
+            out[v.key] = Validity(SUPERSEDED, start, nxt.isoformat() if nxt else "", "已被新版本取代")
+    return out
+
+
+@dataclass
+class Repeal:
+    """A repeal of a whole document (by a decision, or a documented override)."""
+
+    on: date | None
+    by: str
+
+
+def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str], Repeal] | None = None) -> None:
+    """Set status, valid_from, valid_to and status_note on every unit, in place.
+
+    Versions are the distinct doc_ids sharing a normalised title and level; `repeals` maps
+    (level, normalised title) to the decision that repealed it: a 司法解释 decision repeals
+    司法解释 only, so a law it merely cites is never touched.
+    """
+    repeals = repeals or {}
+    docs: dict[str, Unit] = {}
+    for u in units:
+        docs.setdefault(u.doc_id, u)
+    groups: dict[tuple[str, str], list[Unit]] = {}
+    for u in docs.values():
+        groups.setdefault((norm_title(u.law), u.level), []).append(u)
+    result: dict[str, Validity] = {}
+    for (title, level), heads in groups.items():
+        repeal = repeals.get((level, title))
+        versions = [
+            Version(
+                key=h.doc_id,
+                published=_d(h.published),
+                effective=_d(h.valid_from),
+                source_status=REPEALED if repeal and not repeal.on else h.source_status,
+                # a text re-issued under the same title after the repeal is not repealed by it
+                repealed_on=repeal.on if repeal and (_d(h.published) or date.min) < (repeal.on or date.max) else None,
+                expires=_d(h.valid_to) if h.level == "政策" else None,
+            )
+            for h in heads
+        ]
+        result.update(resolve_versions(versions, today))
+        if repeal:
+            for h in heads:
+                result[h.doc_id].note = "；".join(filter(None, [result[h.doc_id].note, f"废止依据：{repeal.by}"]))
+    for u in units:
+        v = result[u.doc_id]
+        u.status, u.valid_from, u.valid_to, u.status_note = v.status, v.valid_from, v.valid_to, v.note
+
+
+OVERRIDES = Path(__file__).with_name("data") / "validity_overrides.json"
+
+
+def load_overrides(path: Path = OVERRIDES) -> dict[tuple[str, str], Repeal]:
+    """Known source errors, as repeals keyed by normalised title (see the file's own notes)."""
+    if not path.exists():
+        return {}
+    rows = json.loads(path.read_text(encoding="utf-8"))["repealed"]
+    return {(r["level"], norm_title(r["title"])): Repeal(parse_date(r.get("date")), r["reason"]) for r in rows}
