@@ -104,8 +104,9 @@ def cmd_eval(args) -> int:
 
     kb = KnowledgeBase.open(_settings(args))
     kind, questions = load_questions(Path(args.data))
-    methods = ["pipeline"] if kind == "lawbench-1-1" else ["bm25", "dense", "pipeline"]
-    rows = evaluate(kb, questions[: args.limit] if args.limit else questions, methods)
+    methods = ["pipeline"] if kind == "lawbench-1-1" else ["bm25", "dense", "fusion", "pipeline"]
+    rows = evaluate(kb, questions[: args.limit] if args.limit else questions, methods,
+                    data_path=Path(args.data))
     if args.json:
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))

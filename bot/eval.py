@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .lawnames import norm_title
-from .numerals import ARTICLE_RE, cn_to_int
+from .numerals import article_key, parse_article
+from . import learn
 from .retrieval.search import Filters, KnowledgeBase, SearchConfig
 
 KS = (1, 5, 10, 20)
-METHODS = {"bm25": ("bm25",), "dense": ("dense",), "pipeline": ("exact", "bm25", "dense")}
+# method -> (search methods, use the reranker)
+METHODS = {"bm25": (("bm25",), False), "dense": (("dense",), False),
+           "fusion": (("exact", "bm25", "dense"), False), "pipeline": (("exact", "bm25", "dense"), True)}
 _GOLD = re.compile(r"^(.*?)(第[零〇一二两三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?)")
 
 
@@ -34,11 +37,8 @@ class Question:
 
 
 def _key(article: str) -> str:
-    m = ARTICLE_RE.search(article)
-    if not m:
-        return ""
-    sub = cn_to_int(m.group(2)) if m.group(2) else None
-    return f"{cn_to_int(m.group(1))}" + (f"-{sub}" if sub else "")
+    parsed = parse_article(article)
+    return article_key(*parsed) if parsed else ""
 
 
 def parse_gold(ref: str) -> tuple[str, str] | None:
@@ -66,25 +66,34 @@ def load_questions(path: Path) -> tuple[str, list[Question]]:
 
 
 def _unit_key(hit) -> tuple[str, str]:
-    u = hit.unit
-    sub = u.extra.get("sub_no")
-    return norm_title(u.law), (f"{u.article_no}" + (f"-{sub}" if sub else "")) if u.article_no else ""
+    return norm_title(hit.unit.law), article_key(hit.unit.article_no, hit.unit.sub_no)
 
 
 def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k: int = 20,
-             config: SearchConfig | None = None, filters: Filters | None = None) -> list[dict]:
+             filters: Filters | None = None, data_path: Path | None = None) -> list[dict]:
+    """One row of figures per method. When the shipped reranker was trained on `data_path`,
+    the pipeline row is k-fold cross-validated (`"cv": true`): each fold is scored by a
+    reranker trained on the other folds."""
     present_keys = _present(kb)
-    resolved = [Question(q.text, [_resolve(kb, g) for g in q.gold]) for q in questions]
+    resolved = resolve_gold(kb, questions)
+    shipped = kb.reranker
+    folds = None
+    if "pipeline" in methods and shipped is not None and data_path is not None \
+            and shipped.trained_on.get("sha1") == learn.file_sha1(data_path):
+        folds = _fold_rerankers(kb, resolved)
     results = []
     for method in methods:
-        per_q, lat, all_recall = {f"recall@{n}": [] for n in KS}, [], []
-        rr = []
-        for q in resolved:
+        search_methods, rerank = METHODS[method]
+        cfg = SearchConfig(rerank=rerank)
+        per_q, lat, all_recall, rr = {f"recall@{n}": [] for n in KS}, [], [], []
+        for i, q in enumerate(resolved):
             if not q.gold:
                 continue
+            if rerank and folds is not None:
+                kb.set_reranker(folds[1][folds[0][i]])
             present = [g for g in q.gold if g in present_keys]
             t = time.perf_counter()
-            hits = kb.search(q.text, k=k, filters=filters, config=config, methods=METHODS[method])
+            hits = kb.search(q.text, k=k, filters=filters, config=cfg, methods=search_methods)
             lat.append((time.perf_counter() - t) * 1000)
             keys = [_unit_key(h) for h in hits]
             all_recall.append(len(set(keys[:10]) & set(q.gold)) / len(set(q.gold)))
@@ -94,6 +103,7 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
                 per_q[f"recall@{n}"].append(len(set(keys[:n]) & set(present)) / len(set(present)))
             rank = next((i + 1 for i, key in enumerate(keys) if key in present), None)
             rr.append(1 / rank if rank else 0.0)
+        kb.set_reranker(shipped)
         golds = [g for q in resolved for g in q.gold]
         row = {"method": method, "queries": len(rr),
                "coverage": round(sum(g in present_keys for g in golds) / max(len(golds), 1), 4)}
@@ -102,16 +112,30 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
         row["mrr"] = round(statistics.fmean(rr), 4) if rr else 0.0
         row["p50_ms"] = round(statistics.median(lat), 2) if lat else 0.0
         row["p95_ms"] = round(statistics.quantiles(lat, n=20)[-1], 2) if len(lat) > 1 else row["p50_ms"]
+        row["cv"] = bool(rerank and folds is not None)
         results.append(row)
     return results
+
+
+def _fold_rerankers(kb: KnowledgeBase, questions: list[Question]):
+    """(fold of each question, reranker per fold trained on the other folds)."""
+    kb.set_reranker(None)
+    samples = learn.collect(kb, questions)
+    fold = learn.fold_of(len(questions))
+    rerankers = {f: learn.train(kb, [s for s, g in zip(samples, fold) if g != f and s is not None])
+                 for f in range(learn.FOLDS)}
+    return fold, rerankers
+
+
+def resolve_gold(kb: KnowledgeBase, questions: list[Question]) -> list[Question]:
+    return [Question(q.text, [_resolve(kb, g) for g in q.gold]) for q in questions]
 
 
 def _present(kb: KnowledgeBase) -> set[tuple[str, str]]:
     """(law, article) keys of every unit in the index, under the current default filter."""
     rows = kb.store.columns("law_norm", "article_no", "sub_no")
     allowed = set(kb.ids[kb.mask(Filters())].tolist())
-    return {(r["law_norm"], f"{r['article_no']}" + (f"-{r['sub_no']}" if r["sub_no"] else ""))
-            for r in rows if r["article_no"] and r["id"] in allowed}
+    return {(r["law_norm"], article_key(r["article_no"], r["sub_no"])) for r in rows if r["article_no"] and r["id"] in allowed}
 
 
 def _resolve(kb: KnowledgeBase, gold: tuple[str, str]) -> tuple[str, str]:

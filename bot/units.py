@@ -28,7 +28,8 @@ class Unit:
     `article` is the number as written (第八十二条, 第一百二十条之一) and `article_no` its integer
     (82, 120); both are empty/None for non-article units, which carry `heading_path` instead.
     `valid_from`/`valid_to` are the days this text is (or was) in force; `status` is derived
-    from them as of a day by `bot.validity.status_on`.
+    from them as of a day by `bot.validity`, and moves on by itself (`status_on`) when an
+    index built earlier is read on a later day.
     """
 
     uid: str
@@ -39,6 +40,7 @@ class Unit:
     doc_id: str  # the document (one version of one law) the unit belongs to
     article: str = ""
     article_no: int | None = None
+    sub_no: int | None = None  # the 一 of 第十条之一
     chapter: str = ""  # chapter / section path joined with " / "
     heading_path: str = ""  # for non-statute units: the headings above the unit
     issuer: str = ""
@@ -46,6 +48,7 @@ class Unit:
     aliases: list[str] = field(default_factory=list)
     status: str = CURRENT
     status_note: str = ""
+    ends_as: str = ""  # what the status becomes after valid_to: 历史版本, 已废止 or 已失效
     source_status: str = ""  # the label the source gave, kept as one input to validity
     published: str = ""  # ISO dates or ""
     valid_from: str = ""

@@ -64,6 +64,21 @@ class Validity:
     valid_from: str
     valid_to: str
     note: str = ""
+    ends_as: str = ""  # the status after valid_to
+
+
+def status_on(status: str, valid_from: str, valid_to: str, ends_as: str, day: str) -> str:
+    """The status on `day` of a unit whose status was computed on an earlier day: a pending
+    version comes into force on its date; a current one ends as `ends_as` once valid_to is
+    reached (a policy stays in force through its expiry day)."""
+    if status == PENDING and valid_from and valid_from <= day:
+        status = CURRENT
+    if status == CURRENT and valid_to:
+        if ends_as == EXPIRED and valid_to < day:
+            return EXPIRED
+        if ends_as != EXPIRED and valid_to <= day:
+            return ends_as or SUPERSEDED
+    return status
 
 
 def resolve_versions(versions: list[Version], today: date) -> dict[str, Validity]:
@@ -82,7 +97,7 @@ def resolve_versions(versions: list[Version], today: date) -> dict[str, Validity
         elif v.expires and v.expires < today:
             out[v.key] = Validity(EXPIRED, start, v.expires.isoformat(), f"已于{v.expires.isoformat()}到期")
         elif v.starts and v.starts > today:
-            out[v.key] = Validity(PENDING, start, "", f"自{start}起施行")
+            out[v.key] = Validity(PENDING, start, "", f"自{start}起施行", SUPERSEDED if nxt else "")
         elif v is in_force:
             note = ""
             if v.source_status and v.source_status not in (CURRENT, ""):
@@ -90,7 +105,8 @@ def resolve_versions(versions: list[Version], today: date) -> dict[str, Validity
             if nxt:
                 note = "；".join(filter(None, [note, f"新版本自{nxt.isoformat()}起施行"]))
             until = v.repealed_on or v.expires or nxt
-            out[v.key] = Validity(CURRENT, start, until.isoformat() if until else "", note)
+            ends = REPEALED if v.repealed_on else EXPIRED if v.expires else SUPERSEDED if nxt else ""
+            out[v.key] = Validity(CURRENT, start, until.isoformat() if until else "", note, ends)
         else:
             out[v.key] = Validity(SUPERSEDED, start, nxt.isoformat() if nxt else "", "已被新版本取代")
     return out
@@ -139,7 +155,7 @@ def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str]
                 result[h.doc_id].note = "；".join(filter(None, [result[h.doc_id].note, f"废止依据：{repeal.by}"]))
     for u in units:
         v = result[u.doc_id]
-        u.status, u.valid_from, u.valid_to, u.status_note = v.status, v.valid_from, v.valid_to, v.note
+        u.status, u.valid_from, u.valid_to, u.status_note, u.ends_as = v.status, v.valid_from, v.valid_to, v.note, v.ends_as
 
 
 OVERRIDES = Path(__file__).with_name("data") / "validity_overrides.json"

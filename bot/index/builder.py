@@ -39,7 +39,7 @@ def index_text(u: Unit) -> str:
 
 def collect(settings: Settings) -> Loaded:
     """Units of the default corpus, the shipped knowledge and every configured source folder."""
-    loaded = Loaded(units=lawsdb.load())
+    loaded = Loaded(units=lawsdb.load(settings.laws_db))
     folders = ([settings.knowledge_dir] if settings.knowledge_dir.exists() else []) + settings.sources
     for folder in folders:
         loaded.extend(load_folder(folder, max_bytes=settings.max_file_bytes))
@@ -107,3 +107,47 @@ def build(settings: Settings, progress: bool = True, embedder=None) -> layout.Ma
         raise
     layout.swap_in(settings.index_dir, folder)
     return manifest
+
+
+def update(settings: Settings, add: list[Unit] | None = None, remove_docs: list[str] | None = None,
+           embedder=None) -> layout.Manifest:
+    """Add units and remove documents without re-embedding the rest, then swap the result in.
+
+    The previous store and vectors are copied into a new build folder and changed there; the
+    BM25 index is rebuilt from stored tokens (seconds). Validity of added units is computed
+    among themselves and the documentation overrides.
+    """
+    add, remove_docs = add or [], remove_docs or []
+    old = layout.current(settings.index_dir)
+    manifest = layout.Manifest.load(old)
+    embedder = embedder or load_embeddings(settings.embedding, settings.threads)
+    if manifest.embedding != embedder.name:
+        raise layout.IndexUnavailable(f"索引使用 {manifest.embedding}，不能用 {embedder.name} 增量更新：请完整重建")
+    apply_validity(add, settings.as_of, load_overrides())
+    vectors = _embed(embedder, add, progress=False)
+    folder = layout.new_build_dir(settings.index_dir)
+    try:
+        src = UnitStore(old / layout.STORE, readonly=True)
+        store = UnitStore(folder / layout.STORE)
+        src.con.backup(store.con)
+        src.close()
+        dense = DenseIndex.load(old)
+        removed = store.remove_docs(remove_docs) if remove_docs else []
+        if removed:
+            dense.remove(removed)
+        add_words([a for u in add for a in u.aliases])
+        tokens = [tokenize(index_text(u)) for u in add]
+        next_id = (store.con.execute("SELECT MAX(id) FROM units").fetchone()[0] or -1) + 1
+        dense.add(store.add(add, tokens, next_id), vectors)
+        dense.save(folder)
+        all_tokens = [(r["tokens"] or "").split() for r in store.columns("tokens")]
+        SparseIndex.build(all_tokens).save(folder)
+        units = [UnitStore._unit(r) for r in store.con.execute("SELECT * FROM units")]
+        new = _manifest(settings, embedder, store, units, manifest.skipped)
+        store.close()
+        new.save(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    layout.swap_in(settings.index_dir, folder)
+    return new

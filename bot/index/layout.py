@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2  # 2: units.ends_as
 MANIFEST = "manifest.json"
 STORE = "units.sqlite"
 

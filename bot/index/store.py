@@ -27,9 +27,10 @@ MIGRATIONS = [
     CREATE INDEX units_article ON units(law_norm, article_no);
     CREATE INDEX units_doc ON units(doc_id, position);
     """,
+    "ALTER TABLE units ADD COLUMN ends_as TEXT;",
 ]
 
-_COLUMNS = [c for c in Unit.__dataclass_fields__ if c != "uid"]
+_COLUMNS = [c for c in Unit.__dataclass_fields__ if c != "uid"]  # sub_no and ends_as are columns too
 
 
 class UnitStore:
@@ -53,14 +54,14 @@ class UnitStore:
         self.con.executemany(
             "INSERT INTO units (id, uid, law, law_norm, article, article_no, sub_no, chapter, heading_path,"
             " level, source, doc_id, issuer, region, status, status_note, source_status, published,"
-            " valid_from, valid_to, doc_number, position, text, aliases, extra, tokens)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " valid_from, valid_to, doc_number, position, text, aliases, extra, tokens, ends_as)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
-                (i, u.uid, u.law, norm_title(u.law), u.article, u.article_no, u.extra.get("sub_no"),
+                (i, u.uid, u.law, norm_title(u.law), u.article, u.article_no, u.sub_no,
                  u.chapter, u.heading_path, u.level, u.source, u.doc_id, u.issuer, u.region, u.status,
                  u.status_note, u.source_status, u.published, u.valid_from, u.valid_to, u.doc_number,
                  u.position, u.text, json.dumps(u.aliases, ensure_ascii=False),
-                 json.dumps(u.extra, ensure_ascii=False), " ".join(t))
+                 json.dumps(u.extra, ensure_ascii=False), " ".join(t), u.ends_as)
                 for i, u, t in zip(ids, units, tokens)
             ],
         )
@@ -90,6 +91,8 @@ class UnitStore:
         return {r["id"]: self._unit(r) for r in rows}
 
     def find_article(self, law_norms: list[str], article_no: int, sub_no: int | None) -> list[tuple[int, Unit]]:
+        if not 0 < article_no < 100_000 or (sub_no or 0) >= 100:  # no statute has such numbers
+            return []
         marks = ",".join("?" * len(law_norms))
         rows = self.con.execute(
             f"SELECT * FROM units WHERE law_norm IN ({marks}) AND article_no = ? AND IFNULL(sub_no, 0) = ?",

@@ -6,10 +6,12 @@ the apps all call it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from ..config import Settings
@@ -19,11 +21,18 @@ from ..index.dense import DenseIndex
 from ..index.sparse import SparseIndex
 from ..index.store import UnitStore
 from ..lawnames import norm_title
-from ..numerals import ARTICLE_RE, cn_to_int
+from ..numerals import ARTICLE_RE, article_key, cn_to_int
 from ..text import MAX_QUERY_CHARS, add_words, normalize, tokenize
-from ..units import CURRENT, PENDING, SUPERSEDED, Unit
+from ..units import CURRENT, Unit
+from ..validity import status_on
 from . import fusion
+from .rerank import Candidates, Reranker, features
 from .citations import AliasTable, Citation, find_citations
+
+
+def doc_number_key(text: str) -> str:
+    """文号 in a comparable form: brackets unified, spaces dropped (财税[2019]13号 = 财税〔2019〕13号)."""
+    return re.sub(r"\s+", "", text).replace("[", "〔").replace("]", "〕").replace("（", "〔").replace("）", "〕")
 
 
 class QueryError(ValueError):
@@ -68,16 +77,7 @@ class SearchConfig:
     method: str = "rrf"  # or "weighted"
     weights: dict[str, float] = field(default_factory=lambda: {"bm25": 1.0, "dense": 1.0})
     rrf_k: int = 60
-
-
-def status_on(status: str, valid_from: str, valid_to: str, day: str) -> str:
-    """The status of a unit on `day`, given the status it was built with: a pending version
-    comes into force on its date, a current one ends when its successor starts."""
-    if status == PENDING and valid_from and valid_from <= day:
-        return CURRENT
-    if status == CURRENT and valid_to and valid_to <= day:
-        return SUPERSEDED
-    return status
+    rerank: bool = True  # use the learned reranker when one is loaded
 
 
 class KnowledgeBase:
@@ -85,6 +85,8 @@ class KnowledgeBase:
         self.folder = folder
         self.settings = settings
         self.manifest = layout.Manifest.load(folder)
+        if self.manifest.format != layout.FORMAT:
+            raise layout.IndexUnavailable("索引格式已过时：请运行 python -m bot build 重建索引")
         if self.manifest.embedding != settings.embedding:
             raise layout.IndexUnavailable(
                 f"索引是用向量模型 {self.manifest.embedding} 构建的，当前配置为 {settings.embedding}："
@@ -94,12 +96,14 @@ class KnowledgeBase:
             self.store = UnitStore(folder / layout.STORE, readonly=True)
             self.dense = DenseIndex.load(folder)
             self.sparse = SparseIndex.load(folder)
+            self._load_columns(settings.as_of)
         except Exception as exc:  # faiss/bm25s/sqlite raise many kinds; all mean the same to a user
             raise layout.IndexUnavailable(f"索引文件损坏或不完整（{exc}）：请运行 python -m bot build 重建") from exc
         self.embedder = embedder or load_embeddings(settings.embedding, settings.threads)
         if self.embedder.dim != self.dense.dim:
             raise layout.IndexUnavailable("索引向量维度与模型不符：请运行 python -m bot build 重建")
-        self._load_columns(settings.as_of)
+        self._load_vectors()
+        self.set_reranker(Reranker.load())
 
     @classmethod
     def open(cls, settings: Settings | None = None, embedder=None) -> "KnowledgeBase":
@@ -107,15 +111,17 @@ class KnowledgeBase:
         return cls(layout.current(settings.index_dir), settings, embedder)
 
     def _load_columns(self, day: date) -> None:
-        rows = self.store.columns("law", "law_norm", "level", "status", "valid_from", "valid_to", "region", "source", "aliases")
+        rows = self.store.columns("law_norm", "level", "status", "valid_from", "valid_to", "ends_as", "region",
+                                  "source", "aliases", "article_no", "sub_no", "doc_number")
         self.ids = np.array([r["id"] for r in rows], dtype=np.int64)
         iso = day.isoformat()
         self.columns = {
             "law_norm": np.array([r["law_norm"] for r in rows], dtype=object),
             "level": np.array([r["level"] for r in rows], dtype=object),
-            "status": np.array([status_on(r["status"], r["valid_from"], r["valid_to"], iso) for r in rows], dtype=object),
+            "status": np.array([status_on(r["status"], r["valid_from"], r["valid_to"], r["ends_as"], iso) for r in rows], dtype=object),
             "region": np.array([r["region"] for r in rows], dtype=object),
             "source": np.array([r["source"] for r in rows], dtype=object),
+            "article_key": np.array([article_key(r["article_no"], r["sub_no"]) for r in rows], dtype=object),
         }
         names: dict[str, str] = {}
         for r in rows:
@@ -123,8 +129,29 @@ class KnowledgeBase:
             for a in json.loads(r["aliases"] or "[]"):
                 names.setdefault(norm_title(a), r["law_norm"])
         self.aliases = AliasTable(names)
+        # only non-article documents (policies) are looked up by 文号: a judicial
+        # interpretation's 文号 would otherwise pull in every one of its articles
+        self._doc_numbers = [(i, doc_number_key(r["doc_number"])) for i, r in enumerate(rows)
+                             if r["doc_number"] and not r["article_no"]]
         add_words(list(names))
         self._current_mask = self.columns["status"] == CURRENT
+
+    def _load_vectors(self) -> None:
+        """A zero-copy view of FAISS's stored vectors, in unit-id order, for scoring candidates."""
+        flat = faiss.downcast_index(self.dense.index.index)
+        n, d = flat.ntotal, flat.d
+        vectors = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+        order = np.argsort(faiss.vector_to_array(self.dense.index.id_map))
+        self.vectors = vectors if np.array_equal(order, np.arange(n)) else vectors[order]
+
+    def set_reranker(self, reranker: Reranker | None) -> None:
+        """Use a reranker (None: first-stage order); its priors become per-unit arrays."""
+        self.reranker = reranker
+        if reranker is None:
+            return
+        laws, keys = self.columns["law_norm"], self.columns["article_key"]
+        self._law_prior = np.array([reranker.priors.law_feature(x) for x in laws])
+        self._article_prior = np.array([reranker.priors.article_feature(x, k) for x, k in zip(laws, keys)])
 
     # ---- filters -------------------------------------------------------------------------
     def mask(self, f: Filters) -> np.ndarray:
@@ -163,6 +190,14 @@ class KnowledgeBase:
                     hits.append(Hit(uid, unit, 1.0, {"exact": 1.0}, exact=True))
         return hits
 
+    def _by_doc_number(self, q: str, mask: np.ndarray) -> list[Hit]:
+        """Units whose 文号 the question quotes (财税〔2019〕13号, 公告2023年第12号)."""
+        compact = doc_number_key(q)
+        found = [i for i, dn in self._doc_numbers if dn in compact and mask[i]]
+        units = self.store.get([int(self.ids[i]) for i in found])
+        return [Hit(int(self.ids[i]), units[int(self.ids[i])], 1.0, {"exact": 1.0}, exact=True)
+                for i in found if int(self.ids[i]) in units]
+
     def _status(self, uid: int) -> str:
         return self.columns["status"][np.searchsorted(self.ids, uid)]
 
@@ -179,27 +214,62 @@ class KnowledgeBase:
             raise QueryError("问题是空的：请用一句话描述您遇到的法律问题")
         f, cfg = filters or Filters(), config or SearchConfig()
         mask = self.mask(f)
-        hits = self._cited(find_citations(q, self.aliases, context), f) if "exact" in methods else []
-        rankings, raw = {}, {}
-        if "bm25" in methods:
-            scores = np.where(mask, self.sparse.scores(tokenize(q)), 0.0)
-            top = np.argsort(-scores)[: cfg.candidates]
-            top = top[scores[top] > 0]
-            rankings["bm25"] = self.ids[top]
-            raw["bm25"] = dict(zip(self.ids[top].tolist(), scores[top].tolist()))
-        if "dense" in methods:
-            allowed = None if mask.all() else self.ids[mask]
-            ids, scores = self.dense.search(self.embedder.encode_query(q), cfg.candidates, allowed)
-            rankings["dense"] = ids
-            raw["dense"] = dict(zip(ids.tolist(), scores.tolist()))
-        if cfg.method == "rrf":
-            fused = fusion.rrf(rankings, cfg.weights, cfg.rrf_k)
+        hits = self._cited(find_citations(q, self.aliases, context), f) + self._by_doc_number(q, mask) \
+            if "exact" in methods else []
+        c = self.candidates(q, mask, cfg, methods)
+        if self.reranker is not None and cfg.rerank and {"bm25", "dense"} <= set(methods):
+            named = set(self.aliases.laws_named(q))
+            law_named = np.array([x in named for x in self.columns["law_norm"][c.positions]], dtype=np.float64)
+            x = features(c, self._law_prior[c.positions], self._article_prior[c.positions], law_named)
+            scores = self.reranker.score(x)
         else:
-            fused = fusion.weighted(raw, cfg.weights)
-        order = sorted(fused, key=fused.get, reverse=True)
-        return self._materialise(hits, order, fused, raw, k)
+            scores = c.fused
+        order = np.argsort(-scores, kind="stable")
+        parts = {int(i): {"bm25": float(b), "dense": float(d), "fused": float(f)}
+                 for i, b, d, f in zip(c.ids, c.bm25, c.dense, c.fused)}
+        return self._materialise(hits, c.ids[order].tolist(), dict(zip(c.ids.tolist(), scores.tolist())), parts, k)
 
-    def _materialise(self, hits: list[Hit], order: list[int], fused: dict[int, float], raw: dict, k: int) -> list[Hit]:
+    def candidates(self, q: str, mask: np.ndarray, cfg: SearchConfig, methods=("bm25", "dense")) -> Candidates:
+        """First stage: top BM25 and top dense units, fused, with every candidate's scores."""
+        rankings: dict[str, np.ndarray] = {}
+        bm25_all = None
+        if "bm25" in methods:
+            bm25_all = np.where(mask, self.sparse.scores(tokenize(q)), 0.0)
+            top = np.argsort(-bm25_all)[: cfg.candidates]
+            rankings["bm25"] = self.ids[top[bm25_all[top] > 0]]
+        vector = self.embedder.encode_query(q) if "dense" in methods else None
+        if vector is not None:
+            rankings["dense"] = self._dense(vector, mask, cfg.candidates)
+        ids = np.array(list(dict.fromkeys(np.concatenate([np.zeros(0, np.int64), *rankings.values()]).tolist())),
+                       dtype=np.int64)
+        pos = np.searchsorted(self.ids, ids)
+        n = len(ids)
+
+        def rank_of(name: str) -> np.ndarray:
+            where = {u: r for r, u in enumerate(rankings.get(name, np.zeros(0, np.int64)).tolist())}
+            return np.array([where.get(u, cfg.candidates) for u in ids.tolist()], dtype=np.float64)
+
+        bm25 = bm25_all[pos] if bm25_all is not None else np.zeros(n)
+        dense = self.vectors[pos] @ vector if vector is not None else np.zeros(n)
+        if cfg.method == "rrf":
+            fused_map = fusion.rrf(rankings, cfg.weights, cfg.rrf_k)
+        else:
+            fused_map = fusion.weighted({"bm25": dict(zip(ids.tolist(), bm25)), "dense": dict(zip(ids.tolist(), dense))}
+                                        if n else {}, cfg.weights)
+        fused = np.array([fused_map.get(u, 0.0) for u in ids.tolist()])
+        return Candidates(ids, pos, np.asarray(bm25, np.float64), np.asarray(dense, np.float64),
+                          rank_of("bm25"), rank_of("dense"), fused)
+
+    def _dense(self, vector: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+        """Ids of the top-n dense hits among the units the mask allows. A broad mask (the
+        default, current-only) over-fetches and filters, which is faster than an id selector."""
+        share = mask.mean() if len(mask) else 1.0
+        if share < 0.5:
+            return self.dense.search(vector, n, self.ids[mask])[0]
+        ids, _ = self.dense.search(vector, int(n / share * 1.5) + 10)
+        return ids[mask[np.searchsorted(self.ids, ids)]][:n]
+
+    def _materialise(self, hits: list[Hit], order: list[int], score: dict[int, float], parts: dict, k: int) -> list[Hit]:
         seen = {(norm_title(h.unit.law), h.unit.article, h.unit.text) for h in hits}
         units = self.store.get(order[: k * 2 + 10])
         for uid in order:
@@ -211,7 +281,7 @@ class KnowledgeBase:
                 continue
             seen.add(key)
             u.status = self._status(uid)
-            hits.append(Hit(uid, u, fused[uid], {m: raw[m][uid] for m in raw if uid in raw[m]}))
+            hits.append(Hit(uid, u, score[uid], parts[uid]))
         return hits[:k]
 
     def stats(self) -> dict:

@@ -72,7 +72,8 @@ def _units(lines: list[str], path: Path, meta: dict) -> list[Unit]:
     articles = split_articles(body)
     if articles:
         pieces = [
-            {"article": label, "article_no": parse_article(label)[0], "chapter": chapter, "text": "\n".join(paragraphs)}
+            {"article": label, "article_no": parse_article(label)[0], "sub_no": parse_article(label)[1],
+             "chapter": chapter, "text": "\n".join(paragraphs)}
             for chapter, label, paragraphs in articles
         ]
     else:

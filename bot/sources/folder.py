@@ -17,7 +17,7 @@ from ..lawnames import norm_title
 from ..units import Unit
 from ..validity import Repeal
 from . import LoadError, Skipped, read_text
-from . import documents, markdown
+from . import documents, knowledge, markdown
 
 
 @dataclass
@@ -41,7 +41,7 @@ def front_matter(text: str) -> tuple[dict, str] | None:
         raise LoadError("front matter 没有结束标记 ---")
     try:
         meta = yaml.safe_load(text[4:end]) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date such as 2023-13-45
         raise LoadError(f"front matter 不是有效的 YAML：{exc}") from exc
     if not isinstance(meta, dict):
         raise LoadError("front matter 必须是键值对")
@@ -55,7 +55,10 @@ def load_file(path: Path, source: str, max_bytes: int, level: str | None = None)
         fm = front_matter(read_text(path, max_bytes))
         if fm:
             meta, body = fm
-            out.units = documents.load_text(body, path, {"source": source, **meta})
+            if meta.get("kind") in knowledge.CARD_KINDS:  # a Q&A or policy card (knowledge/README.md)
+                out.units = knowledge.load_card(path, meta, body)
+            else:
+                out.units = documents.load_text(body, path, {"source": source, **meta})
         else:
             doc = markdown.load_file(path, level=level, source=source)
             out.units = doc.units
@@ -68,6 +71,10 @@ def load_file(path: Path, source: str, max_bytes: int, level: str | None = None)
     return out
 
 
+# Data files that sit beside documents (a corpus's own database, the referral directory) are not documents.
+DATA_FILES = (".sqlite3", ".db", ".yaml", ".yml", ".json")
+
+
 def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20) -> Loaded:
     """Every supported file below root; a file that fails is skipped with its reason.
 
@@ -77,7 +84,7 @@ def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20
     source = source or f"folder:{root.name}"
     out, seen = Loaded(), set()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.name.startswith(".") or path.name.upper() in ("README.MD", "SOURCES.MD") or path.suffix in (".sqlite3", ".db"):
+        if path.name.startswith(".") or path.name.upper() in ("README.MD", "SOURCES.MD") or path.suffix in DATA_FILES:
             continue
         try:
             loaded = load_file(path, source, max_bytes)

@@ -61,6 +61,7 @@ def load(path: Path | None = None) -> list[Unit]:
                 doc_id=r["law_id"],
                 article=article,
                 article_no=r["article_no_arabic"] if article.startswith("第") else None,
+                sub_no=cn_to_int(sub) if sub else None,
                 chapter=" / ".join(x for x in (r["chapter"], r["section"]) if x),
                 issuer=law["issuing_body"] or "",
                 region="全国",
@@ -69,8 +70,7 @@ def load(path: Path | None = None) -> list[Unit]:
                 published=law["publish_date"] or "",
                 valid_from=law["effective_date"] or "",
                 position=pos,
-                extra={"doc_type": law["doc_type"], "department": law["law_department"],
-                       "sub_no": cn_to_int(sub) if sub else None},
+                extra={"doc_type": law["doc_type"], "department": law["law_department"]},
             )
         )
     con.close()

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 
 from ..lawnames import aliases_for, norm_title
-from ..numerals import cn_to_int
+from ..numerals import parse_article
 from ..units import Unit, stable_id
 from ..validity import parse_date
 from . import LoadError, read_text
@@ -113,19 +113,19 @@ def load_file(path: Path, level: str | None = None, source: str = "markdown") ->
         law=title, level=level, source=source, doc_id=doc_id, issuer=header.issuer, region=region,
         aliases=aliases_for(title), published=header.published.isoformat() if header.published else "",
         valid_from=header.effective.isoformat() if header.effective else "",
-        doc_number=doc_no.group(0) if doc_no else "", extra={"file": path.name},
+        doc_number=doc_no.group(0) if doc_no else "",
     )
     units: list[Unit] = []
     if articles:
         for pos, (chapter, label, paras) in enumerate(articles):
-            no_text = re.match(r"第(.+?)条", label)
+            no, sub = parse_article(label) or (None, None)
             units.append(Unit(uid=stable_id(doc_id, label, pos), text="\n".join(paras), article=label,
-                              article_no=cn_to_int(no_text.group(1)) if no_text else None,
-                              chapter=chapter, position=pos, **base))
+                              article_no=no, sub_no=sub, chapter=chapter, position=pos,
+                              extra={"file": path.name}, **base))
     else:
         for pos, (heading, chunk) in enumerate(split_sections(body)):
             units.append(Unit(uid=stable_id(doc_id, heading, pos), text=chunk, heading_path=heading,
-                              position=pos, **base))
+                              position=pos, extra={"file": path.name}, **base))
     effective = header.effective or header.published
     if m := re.search(r"自(\d{4}年\d{1,2}月\d{1,2}日)起施行", "\n".join(body)):
         effective = parse_date(m.group(1))

@@ -1,0 +1,95 @@
+"""The default composer: the answer is assembled from the evidence, no model involved.
+
+Every legal statement it writes is a quote of a source, introduced by that source's citation;
+its own words are only framing ("法律怎么规定") and the referral's next step. A shipped Q&A
+card (level 问答) ranked first leads the answer in its own plain words.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from ...lawnames import norm_title
+from ...numerals import ARTICLE_RE
+from ...retrieval.search import KnowledgeBase
+from ..evidence import Source, status_label
+from ..models import Referral
+
+_CROSS_REF = re.compile(rf"(本法|《[^《》]{{2,60}}》)({ARTICLE_RE.pattern})")
+MAX_RELATED = 5
+
+
+def short_name(source: Source) -> str:
+    """《劳动合同法》第三十一条 for statutes (residents need no 中华人民共和国), the full title otherwise."""
+    u = source.unit
+    title = norm_title(u.law) if u.article else u.law
+    return f"《{title}》{u.article or u.heading_path}{status_label(u)}"
+
+
+def card_answer(source: Source) -> str | None:
+    """A Q&A card's plain-language answer, when the card is the source."""
+    u = source.unit
+    return (u.extra.get("answer") or u.text).strip() if u.level == "问答" else None
+
+
+def quote_lines(sources: list[Source]) -> list[str]:
+    """One line per source: which article says what, in its own words."""
+    return [f"· {short_name(s)}：「{s.quote()}」[{s.n}]" for s in sources]
+
+
+class OfflineComposer:
+    name = "offline"
+
+    def __init__(self, kb: KnowledgeBase):
+        self.kb = kb
+
+    def compose(self, question: str, sources: list[Source], audience: str, referrals: list[Referral]) -> Iterator[str]:
+        body = {"resident": self._resident, "adviser": self._adviser, "enterprise": self._enterprise}[audience](sources)
+        step = next((r.next_step for r in referrals if r.next_step), "")
+        yield "\n".join(body + ([f"下一步：{step}"] if step else []))
+
+    def _resident(self, sources: list[Source]) -> list[str]:
+        card = card_answer(sources[0]) if sources else None
+        if card:
+            rest = sources[1:]
+            return [f"{card}[{sources[0].n}]"] + (["依据："] + quote_lines(rest) if rest else [])
+        return ["法律的相关规定："] + quote_lines(sources)
+
+    def _adviser(self, sources: list[Source]) -> list[str]:
+        lines = ["相关条文（【】内为与问题最相关的句子）："]
+        for s in sources:
+            u = s.unit
+            where = f"（{u.chapter}）" if u.chapter else ""
+            lines.append(f"[{s.n}] 《{u.law}》{u.article or u.heading_path}{status_label(u)}{where}")
+            lines.append("    「" + s.marked().replace("\n", "\n    ") + "」")
+        if related := self._related(sources):
+            lines.append("关联条文：" + "、".join(related))
+        return lines
+
+    def _enterprise(self, sources: list[Source]) -> list[str]:
+        policies = [s for s in sources if s.unit.level == "政策"]
+        laws = [s for s in sources if s.unit.level != "政策"]
+        lines = ["相关政策文件："] if policies else ["知识库中没有找到与此相关的政策文件。"]
+        for s in policies:
+            u = s.unit
+            facts = [f"{k}：{v}" for k, v in (("发文机关", u.issuer), ("文号", u.doc_number), ("发布", u.published),
+                                              ("施行", u.valid_from), ("有效期至", u.valid_to)) if v]
+            lines.append(f"· 《{u.law}》{u.heading_path}{status_label(u)}" + (f"（{'；'.join(facts)}）" if facts else ""))
+            lines.append(f"  「{s.quote()}」[{s.n}]")
+        if laws:
+            lines += ["相关法律规定："] + quote_lines(laws)
+        return lines
+
+    def _related(self, sources: list[Source]) -> list[str]:
+        """Articles the sources themselves refer to (本法第三十八条 …) that are not sources already."""
+        have = {s.unit.uid for s in sources}
+        out: list[str] = []
+        for s in sources:
+            for m in _CROSS_REF.finditer(s.unit.text):
+                law = s.unit.law if m.group(1) == "本法" else m.group(1).strip("《》")
+                for hit in self.kb.article(law, m.group(2))[:1]:
+                    label = f"《{hit.unit.law}》{hit.unit.article}"
+                    if hit.unit.uid not in have and label not in out:
+                        have.add(hit.unit.uid)
+                        out.append(label)
+        return out[:MAX_RELATED]

@@ -1,0 +1,150 @@
+"""Evidence for composers: numbered sources, each with the sentences that bear on the question.
+
+Sentences are scored lexically (IDF-weighted overlap with the question's tokens): deterministic
+and a few microseconds per article, where embedding every sentence would cost ~10 ms each.
+"""
+from __future__ import annotations
+
+import math
+import re
+import weakref
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..retrieval.search import Hit, KnowledgeBase
+from ..text import tokenize
+from ..units import CURRENT, Unit
+
+_DATA = Path(__file__).with_name("data")
+_SENTENCE_END = re.compile(r"(?<=[。！？；])")
+_ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]|^\d+[.、．]")
+_IDF_CACHE: "weakref.WeakKeyDictionary[KnowledgeBase, tuple[dict, np.ndarray, int]]" = weakref.WeakKeyDictionary()
+RELATIVE_FLOOR = 0.4  # a source's best sentence must match at least this share of the best one's
+MAX_ITEMS = 6  # list items quoted under one lead sentence before the rest are elided
+
+
+@lru_cache(maxsize=1)
+def legal_vocab() -> frozenset[str]:
+    """Words that mark a question as legal: the tokenizer's legal terms and answer/data/legal_vocab.txt."""
+    words = set()
+    for path in (Path(__file__).parent.parent / "data" / "legal_terms.txt", _DATA / "legal_vocab.txt"):
+        words.update(w for line in path.read_text(encoding="utf-8").splitlines()
+                     if not line.startswith("#") for w in line.split())
+    return frozenset(words)
+
+
+def idf(kb: KnowledgeBase, token: str) -> float:
+    """Inverse document frequency of a token in the index (0 for tokens the index has never seen).
+
+    Reads the BM25 matrix's column lengths: bm25s keeps one CSC column per vocabulary entry."""
+    if kb not in _IDF_CACHE:
+        model = kb.sparse.model
+        _IDF_CACHE[kb] = (model.vocab_dict, np.diff(model.scores["indptr"]), int(model.scores["num_docs"]))
+    vocab, df, n = _IDF_CACHE[kb]
+    j = vocab.get(token)
+    if j is None:
+        return 0.0
+    return math.log(1 + (n - df[j] + 0.5) / (df[j] + 0.5))
+
+
+def status_label(unit: Unit) -> str:
+    return "" if unit.status == CURRENT else f"（{unit.status}{'：' + unit.status_note if unit.status_note else ''}）"
+
+
+@dataclass
+class Piece:
+    text: str
+    lead: int | None = None  # for a list item, the index of the sentence that introduces the list
+
+
+def split_pieces(text: str) -> list[Piece]:
+    """Sentences of a unit; list items ((一) … / 1. …) remember the sentence that introduces them."""
+    pieces: list[Piece] = []
+    lead = None
+    for para in (p.strip() for p in text.split("\n")):
+        if not para:
+            continue
+        if _ITEM.match(para) and lead is not None:
+            pieces.append(Piece(para, lead))
+            continue
+        lead = None
+        for sentence in filter(None, (s.strip() for s in _SENTENCE_END.split(para))):
+            pieces.append(Piece(sentence))
+        if para.endswith(("：", ":")):
+            lead = len(pieces) - 1
+    return pieces
+
+
+@dataclass
+class Source:
+    """One numbered piece of evidence ([n] in prompts and answers)."""
+
+    n: int
+    hit: Hit
+    pieces: list[Piece]
+    picked: list[int] = field(default_factory=list)  # pieces that bear on the question, in text order
+    relevance: float = 0.0  # score of the best piece
+
+    @property
+    def unit(self) -> Unit:
+        return self.hit.unit
+
+    def quote(self) -> str:
+        """The picked sentences, a list's lead sentence before its items, gaps marked ……"""
+        shown = self._shown()
+        out, last = [], -1
+        for i in shown:
+            if out and i != last + 1:
+                out.append("……")
+            out.append(self.pieces[i].text)
+            last = i
+        return "".join(out)
+
+    def marked(self) -> str:
+        """The full text with the picked sentences in 【】 (paragraph breaks kept)."""
+        text = self.unit.text
+        for i in self.picked:
+            s = self.pieces[i].text
+            text = text.replace(s, f"【{s}】", 1)
+        return text
+
+    def _shown(self) -> list[int]:
+        shown = set(self.picked)
+        for i in self.picked:
+            if (lead := self.pieces[i].lead) is not None:
+                shown.add(lead)
+            items = [j for j, p in enumerate(self.pieces) if p.lead == i]
+            if items and not shown.intersection(items):  # a picked list intro quotes its list
+                shown.update(items[:MAX_ITEMS])
+        return sorted(shown)
+
+
+def make_source(kb: KnowledgeBase, n: int, hit: Hit, question: str, keep: int = 1) -> Source:
+    """A source with its `keep` best sentences picked (at least the first, so there is a quote)."""
+    weights = {t: idf(kb, t) for t in set(tokenize(question))}
+    pieces = split_pieces(hit.unit.text) or [Piece(hit.unit.text)]
+    scores = []
+    for i, p in enumerate(pieces):
+        tokens = set(tokenize(p.text))
+        scores.append((sum(w for t, w in weights.items() if t in tokens), -i))
+    ranked = sorted(range(len(pieces)), key=lambda i: scores[i], reverse=True)
+    best = scores[ranked[0]][0]
+    picked = [i for i in ranked[:keep] if scores[i][0] >= 0.5 * best and (scores[i][0] > 0 or i == ranked[0])]
+    return Source(n, hit, pieces, sorted(picked), best)
+
+
+def gather(kb: KnowledgeBase, question: str, hits: list[Hit], limit: int, keep: int = 1,
+           floor: float | None = None) -> list[Source]:
+    """Up to `limit` sources from the hits, in rank order, skipping hits whose best sentence
+    matches the question much less well than the best hit's (fused ranks let some in on a vague
+    embedding match alone). Without an explicit floor the first hit always stays."""
+    candidates = [make_source(kb, 0, h, question, keep) for h in hits[: 2 * limit]]
+    top = max((c.relevance for c in candidates), default=0.0)
+    cut = RELATIVE_FLOOR * top if floor is None else floor
+    sources = [c for i, c in enumerate(candidates) if c.relevance >= cut and (c.relevance > 0 or (i == 0 and floor is None))]
+    for n, src in enumerate(sources[:limit], 1):
+        src.n = n
+    return sources[:limit]

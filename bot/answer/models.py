@@ -1,0 +1,68 @@
+"""The answer object every front end renders (CLI, API, web app) and its parts."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+AUDIENCES = ("resident", "adviser", "enterprise")
+Audience = Literal["resident", "adviser", "enterprise"]
+DISCLAIMER = "以上为法律信息，不构成法律意见；具体问题请结合实际情况咨询律师或拨打 12348 公共法律服务热线。"
+
+
+class Citation(BaseModel):
+    """One source the answer relies on, resolved against the knowledge base."""
+
+    unit_id: str
+    law: str
+    article: str  # 第八十二条, or the heading path of a non-article unit
+    status: str
+    quote: str  # the sentences of the unit that bear on the question
+    level: str = ""
+    status_note: str = ""
+    issuer: str = ""
+    doc_number: str = ""
+    valid_from: str = ""
+    valid_to: str = ""
+    text: str = ""  # the full unit text (filled for advisers)
+
+    @property
+    def label(self) -> str:
+        return f"《{self.law}》{self.article}"
+
+
+class RemovedCitation(BaseModel):
+    text: str  # as the composer wrote it: 《…》第九百九十九条, [7]
+    reason: str  # unknown_law | unknown_article | unknown_source
+
+
+class Referral(BaseModel):
+    channel: str
+    phone: str = ""
+    handles: str = ""  # what the channel deals with
+    next_step: str = ""
+    # How a channel is chosen (bot.answer.referral); not part of the rendered answer.
+    topics: list[str] = Field(default_factory=list, exclude=True)
+    laws: list[str] = Field(default_factory=list, exclude=True)
+    default: bool = Field(default=False, exclude=True)
+
+
+class Answer(BaseModel):
+    question: str
+    rewritten_question: str
+    audience: Audience = "resident"
+    answer: str = ""
+    decision: Literal["answer", "clarify", "abstain", "decline"] = "answer"
+    abstained: bool = False
+    citations: list[Citation] = Field(default_factory=list)
+    removed_citations: list[RemovedCitation] = Field(default_factory=list)
+    referral: list[Referral] = Field(default_factory=list)
+    composer: Literal["offline", "llm"] = "offline"
+    fallback_reason: str = ""
+    confidence: float = 0.0
+    card: str = ""  # advisers: a plain-text answer card to copy into a reply
+    notes: list[str] = Field(default_factory=list)  # what the pipeline changed about the input
+    disclaimer: str = DISCLAIMER
+
+    def to_json(self) -> dict:
+        return self.model_dump()

@@ -1,0 +1,194 @@
+"""Question in, `Answer` out: clean → condense with the conversation → retrieve → decide →
+compose → verify, as one langchain runnable.
+
+`AnswerPipeline.stream` yields events: {"delta": text} as checked text becomes available,
+{"reset": reason} when a model's partly shown answer is withdrawn for the offline one, and last
+{"answer": Answer}. `ask` returns just the answer.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from langchain_core.runnables import RunnableBranch, RunnableLambda, RunnablePassthrough
+
+from ..config import Settings
+from ..retrieval.search import Filters, KnowledgeBase, QueryError
+from ..text import MAX_QUERY_CHARS
+from .abstain import Decision, decide
+from .composers import ComposeError
+from .composers.llm import LLMComposer, LLMConfig
+from .composers.offline import OfflineComposer, quote_lines
+from .evidence import RELATIVE_FLOOR, Source, gather
+from .models import AUDIENCES, DISCLAIMER, Answer, Citation, Referral
+from .privacy import printable, redact
+from .referral import refer
+from .rewrite import Turn, condense
+from .verify import Verifier
+
+log = logging.getLogger(__name__)
+
+K = 10  # hits retrieved; the decision looks at all of them, composers at the first few
+SOURCES = {"resident": 3, "adviser": 5, "enterprise": 3}  # sources shown to the offline composer
+LLM_EXTRA_SOURCES = 2  # a model can weigh a few more than a reader can skim
+POLICY_LEVEL = "政策"
+
+MESSAGES = {
+    "empty": "问题是空的：请用一句话描述您遇到的法律问题，比如发生了什么、和谁有纠纷。",
+    "vague": "没太明白您想问什么。请用一句话描述您遇到的情况，比如发生了什么、和谁有纠纷、希望达到什么结果。",
+    "out_of_scope": "抱歉，这个问题不在法润能回答的范围内：法润只提供法律法规和政策方面的信息。"
+                    "如果您遇到了法律方面的麻烦，可以换个说法告诉我发生了什么。",
+    "unsupported": "我在知识库里没有找到能直接回答这个问题的规定。为了查得更准，能否补充一下："
+                   "发生了什么事、对方是谁（单位、商家、个人还是政府部门）、您希望达到什么结果？",
+    "case_strategy": "具体案件怎么打、能不能赢、会怎么判，要结合证据和全部案情由律师判断，法润不能替代律师给出个案策略或预测结果。",
+}
+
+
+class AnswerPipeline:
+    def __init__(self, kb: KnowledgeBase, llm: LLMConfig | None = None, chat_model=None):
+        self.kb = kb
+        self.offline = OfflineComposer(kb)
+        self.llm = LLMComposer(llm, chat_model) if llm else None
+        self.secrets = (llm.api_key,) if llm and llm.api_key else ()
+        self.chain = self._build()
+
+    @classmethod
+    def open(cls, settings: Settings | None = None) -> "AnswerPipeline":
+        """The knowledge base of the settings, with the model composer if FARUN_LLM_* configure one."""
+        return cls(KnowledgeBase.open(settings), LLMConfig.from_env())
+
+    def _build(self):
+        def step(**fns):
+            return RunnablePassthrough.assign(**{k: RunnableLambda(f) for k, f in fns.items()})
+
+        prepare = (RunnableLambda(self._clean) | step(rewritten=self._condense)
+                   | step(hits=self._retrieve, policies=self._policies) | step(decision=self._decide))
+        respond = RunnableBranch((lambda s: s["decision"].kind == "answer", RunnableLambda(self._answer)),
+                                 RunnableLambda(self._decline))
+        return (prepare | respond).with_config(run_name="farun_answer")
+
+    # ---- public ----------------------------------------------------------------------------
+    def stream(self, question: str, history: list[Turn] = (), audience: str = "resident") -> Iterator[dict]:
+        if audience not in AUDIENCES:
+            raise ValueError(f"audience 只能是 {'、'.join(AUDIENCES)}")
+        yield from self.chain.stream({"question": question, "history": list(history), "audience": audience})
+
+    def ask(self, question: str, history: list[Turn] = (), audience: str = "resident") -> Answer:
+        *_, last = self.stream(question, history, audience)
+        return last["answer"]
+
+    # ---- steps -----------------------------------------------------------------------------
+    def _clean(self, s: dict) -> dict:
+        """Control characters out, personal numbers redacted (nothing downstream ever sees them),
+        length capped; what changed goes to the answer's notes."""
+        raw = printable(s["question"] or "")
+        question, notes = redact(raw[:MAX_QUERY_CHARS]), []
+        if len(raw) > MAX_QUERY_CHARS:
+            notes.append(f"问题过长，只按前 {MAX_QUERY_CHARS} 字处理。")
+        if question != raw[:MAX_QUERY_CHARS]:
+            notes.append("问题中的身份证号、电话号码已隐去：咨询法律问题不需要提供这些信息。")
+        history = [(redact(printable(u)), redact(printable(a))) for u, a in s["history"]]
+        return s | {"question": question, "history": history, "notes": notes}
+
+    def _condense(self, s: dict) -> str:
+        return condense(self.kb, s["question"], s["history"], self.llm.model if self.llm else None)
+
+    def _retrieve(self, s: dict, filters: Filters | None = None) -> list:
+        context = "\n".join(u for u, _ in s["history"])
+        try:
+            return self.kb.search(s["rewritten"], k=K, filters=filters, context=context)
+        except QueryError:
+            return []
+
+    def _policies(self, s: dict) -> list:
+        """Enterprises see policy documents first, expired ones included (and labelled)."""
+        if s["audience"] != "enterprise":
+            return []
+        return self._retrieve(s, Filters(level=[POLICY_LEVEL], status=["all"]))[:SOURCES["enterprise"]]
+
+    def _decide(self, s: dict) -> Decision:
+        decision = decide(s["rewritten"], s["hits"])
+        log.info("decision=%s reason=%s confidence=%.3f question=%s", decision.kind, decision.reason,
+                 decision.confidence, s["rewritten"][:200])
+        return decision
+
+    def _sources(self, s: dict, extra: int = 0) -> list[Source]:
+        limit = SOURCES[s["audience"]] + extra
+        keep = 3 if s["audience"] == "adviser" else 1
+        q = s["rewritten"]
+        if s["audience"] != "enterprise":
+            return gather(self.kb, q, s["hits"], limit, keep)
+        laws = gather(self.kb, q, [h for h in s["hits"] if h.unit.level != POLICY_LEVEL], limit)
+        # a policy must match the question as well as the law the answer rests on
+        floor = RELATIVE_FLOOR * max((x.relevance for x in laws), default=0.0)
+        sources = gather(self.kb, q, s["policies"], limit, floor=max(floor, 1e-9)) + laws
+        for n, src in enumerate(sources, 1):
+            src.n = n
+        return sources
+
+    # ---- responses -------------------------------------------------------------------------
+    def _answer(self, s: dict) -> Iterator[dict]:
+        q, audience = s["rewritten"], s["audience"]
+        referrals = refer(q, [h.unit.law for h in s["hits"][:3]])
+        fallback, removed = "", []
+        for composer in ([self.llm] if self.llm else []) + [self.offline]:
+            sources = self._sources(s, LLM_EXTRA_SOURCES if composer is self.llm else 0)
+            verifier = Verifier(self.kb, q, sources, self.secrets)
+            parts, shown = [], 0
+            try:
+                for chunk in composer.compose(q, sources, audience, referrals):
+                    parts.append(verifier.feed(chunk))
+                    # Nothing is shown before the text cites a source: refusals and replies that
+                    # went off the rails are replaced without the reader seeing them.
+                    if verifier.citations and "".join(parts[shown:]):
+                        yield {"delta": "".join(parts[shown:])}
+                        shown = len(parts)
+                parts.append(verifier.flush())
+                if composer is self.llm and not verifier.citations:
+                    raise ComposeError("ungrounded")
+            except ComposeError as exc:
+                fallback = exc.reason
+                removed += verifier.removed
+                log.warning("model composer failed (%s); answering offline", exc.reason)
+                if shown:
+                    yield {"reset": exc.reason}
+                continue
+            if verifier.removed:
+                parts.append(f"\n（已删除 {len(verifier.removed)} 处无法在知识库中核实的引用。）")
+            if "".join(parts[shown:]):
+                yield {"delta": "".join(parts[shown:])}
+            yield {"answer": Answer(
+                question=s["question"], rewritten_question=q, audience=audience, answer="".join(parts).strip(),
+                citations=verifier.citations, removed_citations=removed + verifier.removed, referral=referrals,
+                composer=composer.name, fallback_reason=fallback, confidence=s["decision"].confidence,
+                card=card(q, verifier.citations, referrals, self.kb.settings.as_of.isoformat()) if audience == "adviser" else "",
+                notes=s["notes"])}
+            return
+
+    def _decline(self, s: dict) -> Iterator[dict]:
+        d: Decision = s["decision"]
+        q = s["rewritten"]
+        laws = [h.unit.law for h in s["hits"][:3]] if d.reason != "out_of_scope" else []
+        referrals = refer(q, laws) if d.reason in ("unsupported", "case_strategy") else refer("")
+        text, citations = MESSAGES[d.reason], []
+        if d.reason == "case_strategy":  # the general rules are still worth knowing
+            sources = gather(self.kb, q, s["hits"], 2)
+            verifier = Verifier(self.kb, q, sources, self.secrets)
+            text += verifier.run("\n可以先了解相关规定：\n" + "\n".join(quote_lines(sources)))
+            citations = verifier.citations
+        text += "\n" + "；".join(f"{r.channel}{'（' + r.phone + '）' if r.phone else ''}：{r.handles}" for r in referrals)
+        yield {"delta": text}
+        yield {"answer": Answer(
+            question=s["question"], rewritten_question=q, audience=s["audience"], answer=text, decision=d.kind,
+            abstained=True, citations=citations, referral=referrals, confidence=d.confidence, notes=s["notes"])}
+
+
+def card(question: str, citations: list[Citation], referrals: list[Referral], as_of: str) -> str:
+    """A plain-text answer card an adviser can paste into a reply."""
+    lines = ["【法律信息卡】", f"问题：{question}", "依据："]
+    lines += [f"{i}. 《{c.law}》{c.article}{'' if c.status == '现行有效' else '（' + c.status + '）'}：{c.quote}"
+              for i, c in enumerate(citations, 1)]
+    if step := next((r.next_step for r in referrals if r.next_step), ""):
+        lines.append(f"建议：{step}")
+    lines.append(f"{DISCLAIMER}（法润 FaRun，依据截至 {as_of} 的知识库）")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Sanitising text on its way in and out: personal numbers and secrets out of anything that is
+searched, sent to a model, shown or logged; invisible characters out of what is displayed."""
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+
+# Digit runs are bounded on both sides so that a number inside a longer one is left alone.
+_ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(?:[(（]0\d{2,3}[)）]\s?|0\d{2,3}[-\s]?)[2-9]\d{6,7}(?:-\d{1,6})?(?!\d)")
+_KEYLIKE = re.compile(r"\b(?:sk|pk|rk|ak)-[A-Za-z0-9_\-]{12,}\b")
+_SECRET_ENV = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """ID-card numbers (18 digits, last may be X), mobile numbers (1[3-9] + 9 digits) and
+    landlines (0 + area code + 7–8 digits) replaced by placeholders."""
+    text = _ID_CARD.sub("[身份证号]", text or "")
+    text = _MOBILE.sub("[手机号]", text)
+    return _LANDLINE.sub("[电话]", text)
+
+
+def scrub_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove values a model must never echo: the configured API key, any secret-looking
+    environment variable (a reply may have been coaxed into revealing one) and API-key shapes."""
+    values = set(secrets) | {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8}
+    for value in sorted((v for v in values if v and len(v) >= 6), key=len, reverse=True):
+        text = text.replace(value, "[已隐去]")
+    return _KEYLIKE.sub("[已隐去]", text)
+
+
+def printable(text: str) -> str:
+    """Text without control and format characters (bidi overrides, zero-width marks), spaces
+    folded; unlike search normalisation it keeps the asker's own punctuation for display."""
+    folded = re.sub(r"\s+", " ", text)
+    return "".join(ch for ch in folded if unicodedata.category(ch) not in ("Cc", "Cf")).strip()

