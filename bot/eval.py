@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .lawnames import norm_title
-from .numerals import article_key, parse_article
+from .lawnames import norm_title, parse_reference
+from .numerals import article_key
 from . import learn
 from .retrieval.search import Filters, KnowledgeBase, SearchConfig
 
@@ -27,7 +27,6 @@ KS = (1, 5, 10, 20)
 # method -> (search methods, use the reranker)
 METHODS = {"bm25": (("bm25",), False), "dense": (("dense",), False),
            "fusion": (("exact", "bm25", "dense"), False), "pipeline": (("exact", "bm25", "dense"), True)}
-_GOLD = re.compile(r"^(.*?)(第[零〇一二两三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?)")
 
 
 @dataclass
@@ -36,24 +35,13 @@ class Question:
     gold: list[tuple[str, str]]  # (normalised law title, article key "82" / "120-1")
 
 
-def _key(article: str) -> str:
-    parsed = parse_article(article)
-    return article_key(*parsed) if parsed else ""
-
-
-def parse_gold(ref: str) -> tuple[str, str] | None:
-    """'中华人民共和国民法典第五十四条' -> ('民法典', '54'); '《劳动合同法》第十条' likewise."""
-    m = _GOLD.match(norm_title(ref))
-    return (m.group(1), _key(m.group(2))) if m and m.group(1) else None
-
-
 def load_questions(path: Path) -> tuple[str, list[Question]]:
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, list) or not data:
         raise ValueError(f"{path}: 需要一个非空的 JSON 列表")
     first = data[0]
     if "问题" in first:
-        qs = [Question(d["问题"], [g for r in d.get("相关法规", {}) if (g := parse_gold(r))]) for d in data]
+        qs = [Question(d["问题"], [g for r in d.get("相关法规", {}) if (g := parse_reference(r))]) for d in data]
         return "lecoqa", qs
     kind = "lawbench-1-1" if "内容是什么" in first.get("question", "") else "lawbench-3-2"
     qs = []
@@ -61,7 +49,7 @@ def load_questions(path: Path) -> tuple[str, list[Question]]:
         where = d["question"] if kind == "lawbench-1-1" else d["answer"]
         m = re.search(r"《?([^《》，。：:\s]{2,40}?)》?(第[零一二三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?)", where)
         if m:
-            qs.append(Question(d["question"], [(norm_title(m.group(1)), _key(m.group(2)))]))
+            qs.append(Question(d["question"], [parse_reference(m.group(1) + m.group(2))]))
     return kind, qs
 
 

@@ -22,6 +22,19 @@ def norm_title(title: str) -> str:
     return t.replace("(", "（").replace(")", "）")
 
 
+_REFERENCE = re.compile(r"^(.*?)(第[零〇一二两三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?)")
+
+
+def parse_reference(ref: str) -> tuple[str, str] | None:
+    """'中华人民共和国民法典第五十四条' -> ('民法典', '54'); '《劳动合同法》第十条之一' -> ('劳动合同法', '10-1')."""
+    from .numerals import article_key, parse_article
+
+    m = _REFERENCE.match(norm_title(ref))
+    if not m or not m.group(1):
+        return None
+    return m.group(1), article_key(*parse_article(m.group(2)))
+
+
 @lru_cache(maxsize=1)
 def common_aliases() -> dict[str, str]:
     """Colloquial abbreviations people use (刑诉法 -> 刑事诉讼法), from bot/data/law_aliases.json."""

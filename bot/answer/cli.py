@@ -19,9 +19,9 @@ def render_footer(ans: Answer) -> str:
     lines = []
     if ans.citations:
         lines.append("来源：")
-        lines += [f"  {c.label}" + ("" if c.status == "现行有效" else f"（{c.status}）") for c in ans.citations]
+        lines += [f"  {c.label}" for c in ans.citations]
     if ans.referral and not ans.abstained:
-        lines.append("可求助：" + "；".join(f"{r.channel} {r.phone}".strip() for r in ans.referral))
+        lines.append("可求助：" + "；".join(r.label for r in ans.referral))
     if ans.card:
         lines += ["", ans.card]
     if ans.fallback_reason:

@@ -15,7 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
-from ..eval import _present, _resolve, load_questions, parse_gold
+from ..eval import _present, _resolve, load_questions
+from ..lawnames import parse_reference
 from ..lawnames import norm_title
 from ..numerals import ARTICLE_RE, article_key, parse_article
 from ..retrieval.search import Filters
@@ -75,7 +76,7 @@ def evaluate_multiturn(pipeline: AnswerPipeline, path: Path, limit: int | None =
     ms = []
     for conv in convs:
         first, follow = conv["turns"][:2]
-        gold = {_resolve(kb, g) for ref in conv["gold"] if (g := parse_gold(ref))}
+        gold = {_resolve(kb, g) for ref in conv["gold"] if (g := parse_reference(ref))}
         t = time.perf_counter()
         ans1 = pipeline.ask(first)
         ans2 = pipeline.ask(follow, [(ans1.rewritten_question, ans1.answer)])

@@ -50,6 +50,11 @@ def idf(kb: KnowledgeBase, token: str) -> float:
     return math.log(1 + (n - df[j] + 0.5) / (df[j] + 0.5))
 
 
+def body(unit: Unit) -> str:
+    """What a unit says: a Q&A card's answer (its text also lists the ways people ask), else the text."""
+    return (unit.extra.get("answer") or unit.text) if unit.level == "问答" else unit.text
+
+
 def status_label(unit: Unit) -> str:
     return "" if unit.status == CURRENT else f"（{unit.status}{'：' + unit.status_note if unit.status_note else ''}）"
 
@@ -105,7 +110,7 @@ class Source:
 
     def marked(self) -> str:
         """The full text with the picked sentences in 【】 (paragraph breaks kept)."""
-        text = self.unit.text
+        text = body(self.unit)
         for i in self.picked:
             s = self.pieces[i].text
             text = text.replace(s, f"【{s}】", 1)
@@ -125,7 +130,7 @@ class Source:
 def make_source(kb: KnowledgeBase, n: int, hit: Hit, question: str, keep: int = 1) -> Source:
     """A source with its `keep` best sentences picked (at least the first, so there is a quote)."""
     weights = {t: idf(kb, t) for t in set(tokenize(question))}
-    pieces = split_pieces(hit.unit.text) or [Piece(hit.unit.text)]
+    pieces = split_pieces(body(hit.unit)) or [Piece(body(hit.unit))]
     scores = []
     for i, p in enumerate(pieces):
         tokens = set(tokenize(p.text))
@@ -136,15 +141,27 @@ def make_source(kb: KnowledgeBase, n: int, hit: Hit, question: str, keep: int = 
     return Source(n, hit, pieces, sorted(picked), best)
 
 
+def numbered(sources: list[Source]) -> list[Source]:
+    """The sources numbered [1], [2] … in list order."""
+    for n, src in enumerate(sources, 1):
+        src.n = n
+    return sources
+
+
 def gather(kb: KnowledgeBase, question: str, hits: list[Hit], limit: int, keep: int = 1,
            floor: float | None = None) -> list[Source]:
     """Up to `limit` sources from the hits, in rank order, skipping hits whose best sentence
     matches the question much less well than the best hit's (fused ranks let some in on a vague
-    embedding match alone). Without an explicit floor the first hit always stays."""
+    embedding match alone). When no hit shares a word with the question, the first one stays,
+    unless an explicit floor says otherwise.
+
+    A Q&A card that comes first brings the articles it rests on, ahead of the other hits."""
     candidates = [make_source(kb, 0, h, question, keep) for h in hits[: 2 * limit]]
     top = max((c.relevance for c in candidates), default=0.0)
     cut = RELATIVE_FLOOR * top if floor is None else floor
     sources = [c for i, c in enumerate(candidates) if c.relevance >= cut and (c.relevance > 0 or (i == 0 and floor is None))]
-    for n, src in enumerate(sources[:limit], 1):
-        src.n = n
-    return sources[:limit]
+    if sources and sources[0].unit.level == "问答":
+        refs = sources[0].unit.extra.get("article_refs") or []
+        basis = [make_source(kb, 0, h, question, keep) for r in refs for h in kb.article(r["law"], r["article"])[:1]]
+        sources = list({s.unit.uid: s for s in sources[:1] + basis + sources[1:]}.values())
+    return numbered(sources[:limit])

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..units import CURRENT
+
 AUDIENCES = ("resident", "adviser", "enterprise")
 Audience = Literal["resident", "adviser", "enterprise"]
 DISCLAIMER = "以上为法律信息，不构成法律意见；具体问题请结合实际情况咨询律师或拨打 12348 公共法律服务热线。"
@@ -28,7 +30,8 @@ class Citation(BaseModel):
 
     @property
     def label(self) -> str:
-        return f"《{self.law}》{self.article}"
+        """《中华人民共和国劳动合同法》第三十一条, with its status when it is not in force."""
+        return f"《{self.law}》{self.article}" + ("" if self.status == CURRENT else f"（{self.status}）")
 
 
 class RemovedCitation(BaseModel):
@@ -37,14 +40,17 @@ class RemovedCitation(BaseModel):
 
 
 class Referral(BaseModel):
+    key: str  # the channel's key in knowledge/referrals.yaml
     channel: str
     phone: str = ""
     handles: str = ""  # what the channel deals with
     next_step: str = ""
-    # How a channel is chosen (bot.answer.referral); not part of the rendered answer.
-    topics: list[str] = Field(default_factory=list, exclude=True)
-    laws: list[str] = Field(default_factory=list, exclude=True)
-    default: bool = Field(default=False, exclude=True)
+    topics: list[str] = Field(default_factory=list, exclude=True)  # how it is chosen; not rendered
+
+    @property
+    def label(self) -> str:
+        """The channel with its phone number, unless the name already says it."""
+        return f"{self.channel}（{self.phone}）" if self.phone and self.phone not in self.channel else self.channel
 
 
 class Answer(BaseModel):

@@ -19,7 +19,7 @@ from .abstain import Decision, decide
 from .composers import ComposeError
 from .composers.llm import LLMComposer, LLMConfig
 from .composers.offline import OfflineComposer, quote_lines
-from .evidence import RELATIVE_FLOOR, Source, gather
+from .evidence import RELATIVE_FLOOR, Source, gather, numbered
 from .models import AUDIENCES, DISCLAIMER, Answer, Citation, Referral
 from .privacy import printable, redact
 from .referral import refer
@@ -121,18 +121,17 @@ class AnswerPipeline:
         laws = gather(self.kb, q, [h for h in s["hits"] if h.unit.level != POLICY_LEVEL], limit)
         # a policy must match the question as well as the law the answer rests on
         floor = RELATIVE_FLOOR * max((x.relevance for x in laws), default=0.0)
-        sources = gather(self.kb, q, s["policies"], limit, floor=max(floor, 1e-9)) + laws
-        for n, src in enumerate(sources, 1):
-            src.n = n
-        return sources
+        return numbered(gather(self.kb, q, s["policies"], limit, floor=max(floor, 1e-9)) + laws)
 
     # ---- responses -------------------------------------------------------------------------
     def _answer(self, s: dict) -> Iterator[dict]:
         q, audience = s["rewritten"], s["audience"]
-        referrals = refer(q, [h.unit.law for h in s["hits"][:3]])
         fallback, removed = "", []
         for composer in ([self.llm] if self.llm else []) + [self.offline]:
             sources = self._sources(s, LLM_EXTRA_SOURCES if composer is self.llm else 0)
+            lead = sources[0].unit if sources else None  # a leading Q&A card names its own referral
+            referrals = refer(q, [h.unit.law for h in s["hits"][:5]],
+                              card=lead.extra.get("referral") if lead and lead.level == "问答" else None)
             verifier = Verifier(self.kb, q, sources, self.secrets)
             parts, shown = [], 0
             try:
@@ -161,14 +160,15 @@ class AnswerPipeline:
                 question=s["question"], rewritten_question=q, audience=audience, answer="".join(parts).strip(),
                 citations=verifier.citations, removed_citations=removed + verifier.removed, referral=referrals,
                 composer=composer.name, fallback_reason=fallback, confidence=s["decision"].confidence,
-                card=card(q, verifier.citations, referrals, self.kb.settings.as_of.isoformat()) if audience == "adviser" else "",
+                card=card(q, [c for c in verifier.citations if c.unit_id in verifier.by_uid], referrals,
+                          self.kb.settings.as_of.isoformat()) if audience == "adviser" else "",
                 notes=s["notes"])}
             return
 
     def _decline(self, s: dict) -> Iterator[dict]:
         d: Decision = s["decision"]
         q = s["rewritten"]
-        laws = [h.unit.law for h in s["hits"][:3]] if d.reason != "out_of_scope" else []
+        laws = [h.unit.law for h in s["hits"][:5]] if d.reason != "out_of_scope" else []
         referrals = refer(q, laws) if d.reason in ("unsupported", "case_strategy") else refer("")
         text, citations = MESSAGES[d.reason], []
         if d.reason == "case_strategy":  # the general rules are still worth knowing
@@ -176,7 +176,7 @@ class AnswerPipeline:
             verifier = Verifier(self.kb, q, sources, self.secrets)
             text += verifier.run("\n可以先了解相关规定：\n" + "\n".join(quote_lines(sources)))
             citations = verifier.citations
-        text += "\n" + "；".join(f"{r.channel}{'（' + r.phone + '）' if r.phone else ''}：{r.handles}" for r in referrals)
+        text += "\n" + "\n".join(f"{r.label}：{r.handles}" for r in referrals)
         yield {"delta": text}
         yield {"answer": Answer(
             question=s["question"], rewritten_question=q, audience=s["audience"], answer=text, decision=d.kind,
@@ -184,10 +184,10 @@ class AnswerPipeline:
 
 
 def card(question: str, citations: list[Citation], referrals: list[Referral], as_of: str) -> str:
-    """A plain-text answer card an adviser can paste into a reply."""
+    """A plain-text answer card an adviser can paste into a reply: the sources the answer rests
+    on (not every article they refer to), where to turn, the disclaimer."""
     lines = ["【法律信息卡】", f"问题：{question}", "依据："]
-    lines += [f"{i}. 《{c.law}》{c.article}{'' if c.status == '现行有效' else '（' + c.status + '）'}：{c.quote}"
-              for i, c in enumerate(citations, 1)]
+    lines += [f"{i}. {c.label}：{c.quote}" for i, c in enumerate(citations, 1)]
     if step := next((r.next_step for r in referrals if r.next_step), ""):
         lines.append(f"建议：{step}")
     lines.append(f"{DISCLAIMER}（法润 FaRun，依据截至 {as_of} 的知识库）")

@@ -12,6 +12,7 @@ import re
 
 from ..numerals import ARTICLE_RE
 from ..retrieval.search import Filters, Hit, KnowledgeBase
+from ..units import CURRENT
 from .evidence import Source, make_source
 from .models import Citation, RemovedCitation
 from .privacy import scrub_secrets
@@ -90,7 +91,7 @@ class Verifier:
             self._cite(hit)
         for end, hit in reversed(found):  # label from the end so earlier offsets stay valid
             tag = f"（{hit.unit.status}）"
-            if hit.unit.status != "现行有效" and hit.unit.status not in s[end:end + 12]:
+            if hit.unit.status != CURRENT and hit.unit.status not in s[end:end + 12]:
                 s = s[:end] + tag + s[end:]
         s = _MARKER.sub(self._marker, s)
         return scrub_secrets(s, self.secrets)

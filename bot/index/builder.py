@@ -20,7 +20,9 @@ from ..embeddings import load_embeddings
 from ..sources import lawsdb
 from ..sources.folder import Loaded, load_folder
 from ..text import add_words, tokenize
-from ..units import Unit
+from ..lawnames import norm_title, parse_reference
+from ..numerals import article_key
+from ..units import CURRENT, Unit
 from ..validity import apply_validity, load_overrides
 from . import layout
 from .dense import DenseIndex
@@ -31,10 +33,25 @@ BATCH = 128
 
 
 def index_text(u: Unit) -> str:
-    """What the encoders and BM25 see: the title and heading path before the text."""
+    """What the encoders and BM25 see: the title and heading path before the text, and the
+    ways people ask about it (phrasings of the Q&A cards that cite it) after."""
     head = u.aliases[0] if u.aliases else u.law
     where = " ".join(x for x in (u.chapter, u.heading_path, u.article) if x)
-    return f"{head} {where}\n{u.text}"
+    asked = u.extra.get("asked_as")
+    return f"{head} {where}\n{u.text}" + (f"\n常见问法：{'；'.join(asked)}" if asked else "")
+
+
+def attach_questions(units: list[Unit]) -> None:
+    """Give every article a Q&A card cites the card's question phrasings (extra["asked_as"]):
+    people write 房东不退押金 where the law says 租赁物…返还, and the cards bridge the two."""
+    articles: dict[tuple[str, str], list[Unit]] = {}
+    for u in units:
+        if u.article_no and u.status == CURRENT:
+            articles.setdefault((norm_title(u.law), article_key(u.article_no, u.sub_no)), []).append(u)
+    for card in (u for u in units if u.level == "问答"):
+        for ref in card.extra.get("articles", []):
+            for target in articles.get(parse_reference(ref) or ("", ""), []):
+                target.extra.setdefault("asked_as", []).extend(card.extra.get("questions", []))
 
 
 def collect(settings: Settings) -> Loaded:
@@ -96,6 +113,7 @@ def build(settings: Settings, progress: bool = True, embedder=None) -> layout.Ma
     """Build the whole index from scratch and swap it in."""
     loaded = collect(settings)
     apply_validity(loaded.units, settings.as_of, loaded.repeals)
+    attach_questions(loaded.units)
     embedder = embedder or load_embeddings(settings.embedding, settings.threads)
     vectors = _embed(embedder, loaded.units, progress)
     settings.index_dir.mkdir(parents=True, exist_ok=True)

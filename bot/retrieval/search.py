@@ -20,7 +20,7 @@ from ..index import layout
 from ..index.dense import DenseIndex
 from ..index.sparse import SparseIndex
 from ..index.store import UnitStore
-from ..lawnames import norm_title
+from ..lawnames import norm_title, parse_reference
 from ..numerals import ARTICLE_RE, article_key, cn_to_int
 from ..text import MAX_QUERY_CHARS, add_words, normalize, tokenize
 from ..units import CURRENT, Unit
@@ -112,7 +112,7 @@ class KnowledgeBase:
 
     def _load_columns(self, day: date) -> None:
         rows = self.store.columns("law_norm", "level", "status", "valid_from", "valid_to", "ends_as", "region",
-                                  "source", "aliases", "article_no", "sub_no", "doc_number")
+                                  "source", "aliases", "article_no", "sub_no", "doc_number", "extra")
         self.ids = np.array([r["id"] for r in rows], dtype=np.int64)
         iso = day.isoformat()
         self.columns = {
@@ -135,6 +135,9 @@ class KnowledgeBase:
                              if r["doc_number"] and not r["article_no"]]
         add_words(list(names))
         self._current_mask = self.columns["status"] == CURRENT
+        # what each card cites, as (law, article key): cards inherit their articles' priors
+        self._cites = {i: [ref for c in json.loads(r["extra"] or "{}").get("articles", []) if (ref := parse_reference(c))]
+                       for i, r in enumerate(rows) if r["level"] in ("问答", "政策")}
 
     def _load_vectors(self) -> None:
         """A zero-copy view of FAISS's stored vectors, in unit-id order, for scoring candidates."""
@@ -152,6 +155,10 @@ class KnowledgeBase:
         laws, keys = self.columns["law_norm"], self.columns["article_key"]
         self._law_prior = np.array([reranker.priors.law_feature(x) for x in laws])
         self._article_prior = np.array([reranker.priors.article_feature(x, k) for x, k in zip(laws, keys)])
+        for i, refs in self._cites.items():
+            if refs:
+                self._law_prior[i] = max(reranker.priors.law_feature(x) for x, _ in refs)
+                self._article_prior[i] = max(reranker.priors.article_feature(x, k) for x, k in refs)
 
     # ---- filters -------------------------------------------------------------------------
     def mask(self, f: Filters) -> np.ndarray:
@@ -221,13 +228,23 @@ class KnowledgeBase:
             named = set(self.aliases.laws_named(q))
             law_named = np.array([x in named for x in self.columns["law_norm"][c.positions]], dtype=np.float64)
             x = features(c, self._law_prior[c.positions], self._article_prior[c.positions], law_named)
-            scores = self.reranker.score(x)
+            scores = self._cards_by_text(c, self.reranker.score(x))
         else:
             scores = c.fused
         order = np.argsort(-scores, kind="stable")
         parts = {int(i): {"bm25": float(b), "dense": float(d), "fused": float(f)}
                  for i, b, d, f in zip(c.ids, c.bm25, c.dense, c.fused)}
         return self._materialise(hits, c.ids[order].tolist(), dict(zip(c.ids.tolist(), scores.tolist())), parts, k)
+
+    def _cards_by_text(self, c: Candidates, scores: np.ndarray) -> np.ndarray:
+        """Cards borrow their cited articles' priors, so the reranker places them well among
+        statutes; but among themselves the priors would favour cards citing popular articles.
+        Keep the slots the reranker gave to cards, and fill them in first-stage (text) order."""
+        cards = np.flatnonzero(np.isin(self.columns["level"][c.positions], ("问答", "政策")))
+        if len(cards) > 1:
+            scores = scores.copy()
+            scores[cards[np.argsort(-c.fused[cards], kind="stable")]] = np.sort(scores[cards])[::-1]
+        return scores
 
     def candidates(self, q: str, mask: np.ndarray, cfg: SearchConfig, methods=("bm25", "dense")) -> Candidates:
         """First stage: top BM25 and top dense units, fused, with every candidate's scores."""

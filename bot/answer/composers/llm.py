@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from ...units import CURRENT
 from ..evidence import Source, status_label
 from ..models import Referral
 from . import ComposeError
@@ -92,7 +93,7 @@ def render_sources(sources: list[Source]) -> str:
     for s in sources:
         u = s.unit
         meta = "；".join(x for x in (u.level, u.issuer, u.doc_number, u.valid_from and f"施行 {u.valid_from}") if x)
-        head = f"[{s.n}] 《{fence(u.law)}》{fence(u.article or u.heading_path)}{status_label(u) or '（现行有效）'}（{fence(meta)}）"
+        head = f"[{s.n}] 《{fence(u.law)}》{fence(u.article or u.heading_path)}{status_label(u) or f'（{CURRENT}）'}（{fence(meta)}）"
         blocks.append(f"<source id=\"{s.n}\">\n{head}\n{fence(u.text)}\n</source>")
     return "\n".join(blocks)
 
@@ -107,7 +108,7 @@ class LLMComposer:
 
     def compose(self, question: str, sources: list[Source], audience: str, referrals: list[Referral]) -> Iterator[str]:
         inputs = {"style": STYLES[audience], "sources": render_sources(sources), "question": fence(question),
-                  "referrals": "；".join(f"{r.channel} {r.phone}".strip() for r in referrals) or "12348"}
+                  "referrals": "；".join(r.label for r in referrals) or "12348"}
         deadline = time.monotonic() + self.config.timeout
         parts: list[str] = []
         try:

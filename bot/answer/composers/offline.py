@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from ...lawnames import norm_title
 from ...numerals import ARTICLE_RE
 from ...retrieval.search import KnowledgeBase
-from ..evidence import Source, status_label
+from ..evidence import Source, body, status_label
 from ..models import Referral
 
 _CROSS_REF = re.compile(rf"(本法|《[^《》]{{2,60}}》)({ARTICLE_RE.pattern})")
@@ -28,8 +28,7 @@ def short_name(source: Source) -> str:
 
 def card_answer(source: Source) -> str | None:
     """A Q&A card's plain-language answer, when the card is the source."""
-    u = source.unit
-    return (u.extra.get("answer") or u.text).strip() if u.level == "问答" else None
+    return body(source.unit).strip() if source.unit.level == "问答" else None
 
 
 def quote_lines(sources: list[Source]) -> list[str]:

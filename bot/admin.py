@@ -1,0 +1,349 @@
+"""Administration: the admin login, uploaded documents (upload → parse → incremental index update →
+remove), and `Service`, the one object the API and the web app share (settings, answer pipeline,
+records, admin auth) that reopens the knowledge base after the index changed.
+
+Uploads are kept under var/uploads/ and registered in bot.records, so they survive a restart and
+are put back into a freshly built index (`Service.restore_uploads`).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import shutil
+import stat
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath
+
+from .config import Settings
+from .index import layout
+from .index.builder import update
+from .records import Records, uploads_dir
+from .sources import LoadError
+from .sources.documents import SUPPORTED_SUFFIXES, load_document
+from .sources.folder import load_file
+from .units import LEVELS, Unit
+
+UPLOAD_SUFFIXES = SUPPORTED_SUFFIXES | {".md", ".zip"}
+ZIP_MAX_MEMBERS = 200
+ZIP_MAX_RATIO = 100  # uncompressed / compressed, per member (a bomb is thousands)
+META_KEYS = ("title", "level", "issuer", "region", "doc_number", "published", "valid_from", "valid_to")
+WEAK_PASSWORDS = {"", "admin", "administrator", "password", "passw0rd", "123456", "12345678", "123456789",
+                  "changeme", "change-me", "farun", "farun123", "admin123", "password123", "secret", "qwerty"}
+MIN_PASSWORD = 8
+
+
+class UploadError(LoadError):
+    """An upload that is refused; `status` is the HTTP status it maps to (400, or 413 when too big)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+# ---- admin login ---------------------------------------------------------------------------------
+@dataclass
+class AdminAuth:
+    """Admin credentials from FARUN_ADMIN_USER / FARUN_ADMIN_PASSWORD; only a salted scrypt hash is
+    kept. `enabled` is False (with the reason) when the password is empty, a default or too short."""
+
+    user: str = "admin"
+    salt: bytes = b""
+    digest: bytes = b""
+    enabled: bool = False
+    reason: str = ""
+
+    @staticmethod
+    def _hash(password: str, salt: bytes) -> bytes:
+        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2 ** 14, r=8, p=1, dklen=32)
+
+    @classmethod
+    def from_credentials(cls, user: str, password: str) -> "AdminAuth":
+        user = (user or "admin").strip() or "admin"
+        if not password:
+            return cls(user, reason="管理功能未启用：没有设置管理员密码（环境变量 FARUN_ADMIN_PASSWORD）。")
+        if password.lower() in WEAK_PASSWORDS or password.lower() == user.lower():
+            return cls(user, reason="管理功能未启用：FARUN_ADMIN_PASSWORD 是默认或常见密码，请换一个不易猜到的密码。")
+        if len(password) < MIN_PASSWORD:
+            return cls(user, reason=f"管理功能未启用：FARUN_ADMIN_PASSWORD 至少需要 {MIN_PASSWORD} 个字符。")
+        salt = secrets.token_bytes(16)
+        return cls(user, salt, cls._hash(password, salt), True, "")
+
+    @classmethod
+    def from_env(cls, env: dict | None = None) -> "AdminAuth":
+        env = os.environ if env is None else env
+        return cls.from_credentials(env.get("FARUN_ADMIN_USER", "admin"), env.get("FARUN_ADMIN_PASSWORD", ""))
+
+    def check(self, user: str, password: str) -> bool:
+        if not self.enabled or user is None or password is None:
+            return False
+        same_user = hmac.compare_digest(user.encode("utf-8"), self.user.encode("utf-8"))
+        return hmac.compare_digest(self._hash(password, self.salt), self.digest) and same_user
+
+
+# ---- uploads -------------------------------------------------------------------------------------
+def clean_meta(meta: dict | None) -> dict:
+    """Upload metadata checked: a known level, ISO dates; empty values dropped."""
+    out = {k: str(v).strip() for k, v in (meta or {}).items() if k in META_KEYS and v not in (None, "")}
+    out = {k: v for k, v in out.items() if v}
+    if "level" in out and out["level"] not in LEVELS:
+        raise UploadError(f"层级 {out['level']!r} 无效：可选 {'、'.join(LEVELS)}")
+    for key in ("published", "valid_from", "valid_to"):
+        if key in out:
+            try:
+                out[key] = date.fromisoformat(out[key]).isoformat()
+            except ValueError as exc:
+                raise UploadError(f"日期 {key}={out[key]!r} 无效：请写成 YYYY-MM-DD") from exc
+    if out.get("valid_from") and out.get("valid_to") and out["valid_to"] < out["valid_from"]:
+        raise UploadError("失效日期早于施行日期")
+    return out
+
+
+def safe_name(name: str) -> str:
+    """A file name without directories or characters a file system may choke on."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    base = re.sub(r"[\x00-\x1f<>:\"|?*]", "_", base).strip(" .")
+    return base[:120] or "upload"
+
+
+def safe_extract(archive: Path, dest: Path, max_total: int, max_member: int) -> tuple[list[Path], list[str]]:
+    """Extract the supported files of a ZIP into dest. The whole archive is refused if any name is
+    absolute or climbs out (..), is a link, or if sizes or compression ratios say it is a bomb.
+    Returns (extracted files, names skipped as unsupported)."""
+    if not zipfile.is_zipfile(archive):
+        raise UploadError("不是有效的 ZIP 压缩包")
+    try:
+        z = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UploadError(f"ZIP 压缩包已损坏（{exc}）") from exc
+    with z:
+        members = [i for i in z.infolist() if not i.is_dir()]
+        if len(members) > ZIP_MAX_MEMBERS:
+            raise UploadError(f"压缩包内文件过多（{len(members)} 个，上限 {ZIP_MAX_MEMBERS}）", 413)
+        total = 0
+        for info in members:
+            name = info.filename.replace("\\", "/")
+            parts = PurePosixPath(name).parts
+            if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+                raise UploadError(f"压缩包含有不安全的路径 {info.filename!r}（绝对路径或 ..），已拒绝整个压缩包")
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise UploadError(f"压缩包含有符号链接 {info.filename!r}，已拒绝整个压缩包")
+            if info.file_size > max_member:
+                raise UploadError(f"压缩包内文件 {info.filename!r} 过大（{info.file_size} 字节，上限 {max_member}）", 413)
+            if info.file_size > 1 << 20 and info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1):
+                raise UploadError(f"压缩包内文件 {info.filename!r} 压缩比异常（疑似压缩炸弹），已拒绝", 413)
+            total += info.file_size
+        if total > max_total:
+            raise UploadError(f"压缩包解压后过大（{total} 字节，上限 {max_total}）", 413)
+        dest.mkdir(parents=True, exist_ok=True)
+        out, skipped, used = [], [], set()
+        for info in members:
+            suffix = PurePosixPath(info.filename).suffix.lower()
+            if suffix not in UPLOAD_SUFFIXES - {".zip"} or PurePosixPath(info.filename).name.startswith("."):
+                skipped.append(info.filename)
+                continue
+            name = safe_name(info.filename)
+            while name.lower() in used:
+                name = f"{Path(name).stem}_{secrets.token_hex(2)}{Path(name).suffix}"
+            used.add(name.lower())
+            target = dest / name
+            written = 0
+            with z.open(info) as src, target.open("wb") as f:  # sizes in the directory can lie: count
+                while chunk := src.read(1 << 16):
+                    written += len(chunk)
+                    if written > info.file_size or written > max_member:
+                        raise UploadError(f"压缩包内文件 {info.filename!r} 实际大小与声明不符，已拒绝", 413)
+                    f.write(chunk)
+            out.append(target)
+    return out, skipped
+
+
+def parse_file(path: Path, meta: dict, max_bytes: int) -> list[Unit]:
+    """Units of one uploaded file, with the metadata given at upload; LoadError says why not."""
+    source = f"upload:{path.name}"
+    if path.suffix.lower() == ".md":
+        units = load_file(path, source, max_bytes).units
+        for u in units:  # metadata given at upload wins over what the file says
+            for k, v in meta.items():
+                if k != "title" and hasattr(u, k):
+                    setattr(u, k, v)
+        if not units:
+            raise LoadError("文档中没有可提取的文字")
+        return units
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise LoadError(f"不支持的文件类型：{path.suffix or '无扩展名'}（支持 DOCX、PDF、HTML、MD、TXT 及其 ZIP 压缩包）")
+    return load_document(path, {"source": source, **meta}, max_bytes=max_bytes)
+
+
+@dataclass
+class Uploaded:
+    doc_id: str
+    title: str
+    file: str
+    units: list[Unit] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"doc_id": self.doc_id, "title": self.title, "file": self.file, "units": len(self.units),
+                "preview": [{"unit_id": u.uid, "citation": u.citation, "chapter": u.chapter, "level": u.level,
+                             "text": u.text[:200]} for u in self.units[:50]]}
+
+
+# ---- the shared service --------------------------------------------------------------------------
+class Service:
+    """Settings, the answer pipeline (and with it the knowledge base), records and admin auth.
+
+    The pipeline is None when the index cannot be opened; `error` says why and how to fix it.
+    Index changes are serialised by a lock and followed by a reload that swaps in a new pipeline,
+    so requests in flight finish on the old one.
+    """
+
+    def __init__(self, settings: Settings, pipeline=None, records: Records | None = None,
+                 auth: AdminAuth | None = None, llm="env"):
+        from .answer.composers.llm import LLMConfig
+
+        self.settings = settings
+        self.records = records or Records()
+        self.auth = auth or AdminAuth.from_env()
+        self.error = ""
+        self._lock = threading.Lock()
+        self._pipeline = pipeline
+        self._llm = (LLMConfig.from_env() if pipeline is None else None) if llm == "env" else llm
+        if pipeline is None:
+            self.reload()
+
+    @property
+    def uploads(self) -> Path:
+        return uploads_dir(self.records.path)
+
+    @property
+    def pipeline(self):
+        if self._pipeline is None:
+            raise layout.IndexUnavailable(self.error or "索引不可用：请运行 python -m bot build")
+        return self._pipeline
+
+    @property
+    def kb(self):
+        return self.pipeline.kb
+
+    @property
+    def ready(self) -> bool:
+        return self._pipeline is not None
+
+    def reload(self) -> None:
+        """Reopen the knowledge base at the current index (after an update), reusing the loaded model."""
+        from .answer.pipeline import AnswerPipeline
+        from .retrieval.search import KnowledgeBase
+
+        embedder = self._pipeline.kb.embedder if self._pipeline is not None else None
+        try:
+            kb = KnowledgeBase.open(self.settings, embedder=embedder)
+        except layout.IndexUnavailable as exc:
+            self._pipeline, self.error = None, str(exc)
+            return
+        self._pipeline, self.error = AnswerPipeline(kb, self._llm), ""
+
+    # ---- documents ------------------------------------------------------------------------------
+    def upload(self, path: Path, filename: str | None = None, meta: dict | None = None) -> list[Uploaded]:
+        """Save an uploaded file (or the supported files of a ZIP) under var/uploads/, parse it into
+        units and add them to the index incrementally; a document uploaded again replaces itself."""
+        meta = clean_meta(meta)
+        filename = safe_name(filename or path.name)
+        suffix = Path(filename).suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            raise UploadError(f"不支持的文件类型：{suffix or '无扩展名'}（支持 DOCX、PDF、HTML、MD、TXT 及其 ZIP 压缩包）")
+        size = path.stat().st_size
+        limit = self.settings.max_file_bytes
+        if size > limit:
+            raise UploadError(f"文件过大（{size} 字节，上限 {limit}）", 413)
+        folder = self.uploads / f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        folder.mkdir(parents=True)
+        try:
+            if suffix == ".zip":
+                files, _ = safe_extract(path, folder, max_total=limit * 4, max_member=limit)
+                if not files:
+                    raise UploadError("压缩包里没有支持的文件（DOCX、PDF、HTML、MD、TXT）")
+                if len(files) > 1:
+                    meta.pop("title", None)  # one title cannot name several documents
+            else:
+                files = [folder / filename]
+                shutil.copyfile(path, files[0])
+            docs = []
+            for f in files:
+                try:
+                    units = parse_file(f, meta, limit)
+                except LoadError as exc:
+                    raise UploadError(f"{f.name}：{exc}") from exc
+                docs.append(Uploaded(units[0].doc_id, units[0].law, str(f.relative_to(self.uploads)), units))
+            self._apply(docs)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        for d in docs:
+            u = d.units[0]
+            self.records.register_document(d.doc_id, d.title, u.level, len(d.units), d.file, issuer=u.issuer,
+                                           doc_number=u.doc_number, published=u.published,
+                                           valid_from=u.valid_from, valid_to=u.valid_to)
+        return docs
+
+    def _apply(self, docs: list[Uploaded], remove: list[str] | None = None) -> None:
+        units = [u for d in docs for u in d.units]
+        with self._lock:
+            kb = self.kb
+            present = [d.doc_id for d in docs if self.doc_units(d.doc_id)]
+            update(self.settings, add=units, remove_docs=present + (remove or []), embedder=kb.embedder)
+            self.reload()
+
+    def remove(self, doc_id: str) -> dict:
+        """Take an uploaded document out of the index and the registry (its file is deleted too)."""
+        doc = self.records.document(doc_id)
+        if doc is None:
+            raise KeyError(f"没有编号为 {doc_id} 的上传文件")
+        with self._lock:
+            if self.doc_units(doc_id):
+                update(self.settings, remove_docs=[doc_id], embedder=self.kb.embedder)
+                self.reload()
+        self.records.unregister_document(doc_id)
+        if doc["file"]:
+            (self.uploads / doc["file"]).unlink(missing_ok=True)
+        return doc
+
+    def restore_uploads(self) -> int:
+        """Put registered uploads missing from the index back (after a full rebuild); returns how many."""
+        docs = []
+        for d in self.records.documents():
+            if self.doc_units(d["doc_id"]):
+                continue
+            path = self.uploads / d["file"]
+            meta = {k: d[k] for k in ("issuer", "doc_number", "published", "valid_from", "valid_to") if d[k]}
+            meta |= {"title": d["title"], "level": d["level"]}
+            try:
+                units = parse_file(path, meta, self.settings.max_file_bytes)
+            except (LoadError, OSError):
+                continue
+            docs.append(Uploaded(units[0].doc_id, units[0].law, d["file"], units))
+        if docs:
+            self._apply(docs)
+        return len(docs)
+
+    def doc_units(self, doc_id: str) -> list[Unit]:
+        """The units of one document in the current index, in order, with today's status."""
+        kb = self.kb
+        rows = kb.store.con.execute("SELECT * FROM units WHERE doc_id = ? ORDER BY position", (doc_id,)).fetchall()
+        return [_with_status(kb, r) for r in rows]
+
+
+def _with_status(kb, row) -> Unit:
+    u = kb.store._unit(row)
+    u.status = kb._status(row["id"])
+    return u
+
+
+def list_units(kb, level: str) -> list[Unit]:
+    """Every unit of one level (e.g. 政策, for browsing), with the status computed for today."""
+    rows = kb.store.con.execute("SELECT * FROM units WHERE level = ? ORDER BY doc_id, position", (level,)).fetchall()
+    return [_with_status(kb, r) for r in rows]

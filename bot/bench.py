@@ -1,0 +1,59 @@
+"""python -m bot.bench [--data FILE] [--n 300] — speed and memory figures for docs/benchmarks.md.
+
+Prints index load time, peak RSS and per-query latency (median, p95) of each search method, one
+query at a time, with the ratio of each to the BM25-only baseline measured in the same process.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from datetime import datetime
+from pathlib import Path
+
+from .config import Settings
+from .eval import load_questions
+from .retrieval.search import KnowledgeBase, SearchConfig
+
+METHODS = {"bm25 (baseline)": (("bm25",), False), "dense": (("dense",), False),
+           "fusion": (("exact", "bm25", "dense"), False), "pipeline": (("exact", "bm25", "dense"), True)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bot.bench")
+    p.add_argument("--data", default="../shared/eval/lecoqa_dev.json")
+    p.add_argument("--n", type=int, default=300, help="questions to time")
+    p.add_argument("--index-dir")
+    args = p.parse_args()
+    settings = Settings.load(index_dir=args.index_dir)
+    t = time.perf_counter()
+    kb = KnowledgeBase.open(settings)
+    load_s = time.perf_counter() - t
+    _, questions = load_questions(Path(args.data))
+    texts = [q.text for q in questions[: args.n]]
+    for q in texts[:20]:  # warm-up: jieba, BLAS and page cache
+        kb.search(q)
+    rows = {}
+    for name, (methods, rerank) in METHODS.items():
+        lat = []
+        for q in texts:
+            t = time.perf_counter()
+            kb.search(q, config=SearchConfig(rerank=rerank), methods=methods)
+            lat.append((time.perf_counter() - t) * 1000)
+        rows[name] = (statistics.median(lat), statistics.quantiles(lat, n=20)[-1])
+    base = rows["bm25 (baseline)"][0]
+    print(json.dumps({"date": datetime.now().isoformat(timespec="minutes"), "machine": f"{platform.machine()}, "
+                      f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}",
+                      "units": kb.manifest.units, "embedding": kb.manifest.embedding,
+                      "index_load_s": round(load_s, 2),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}, ensure_ascii=False))
+    print(f"{'method':<18}{'p50 ms':>9}{'p95 ms':>9}{'p50 / baseline':>16}")
+    for name, (p50, p95) in rows.items():
+        print(f"{name:<18}{p50:>9.2f}{p95:>9.2f}{p50 / base:>16.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The web app's pages (gradio); app.py serves them with the API beside them."""
