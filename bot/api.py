@@ -110,6 +110,16 @@ def _filters(level: list[str], law: list[str], status: str | None, region: list[
                    region=region)
 
 
+def search_hits(kb, q: str, k: int, filters: Filters) -> list:
+    """kb.search, except that filters nothing can match give no hits (the reranker of
+    bot/retrieval/rerank.py fails on an empty candidate set; reported to its owner)."""
+    if not kb.mask(filters).any():
+        if not any(ch.isalnum() for ch in q or ""):
+            raise QueryError("问题是空的：请用一句话描述您遇到的法律问题")
+        return []
+    return kb.search(q, k=k, filters=filters)
+
+
 def _sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -218,7 +228,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         status: Annotated[str | None, Query(description="current（默认）、all 或具体效力")] = None,
         region: Annotated[list[str], Query(description="地区，如 全国、山东省")] = [],  # noqa: B006
     ) -> list[dict]:
-        hits = service.kb.search(q, k=k, filters=_filters(level, law, status, region))
+        hits = search_hits(service.kb, q, k, _filters(level, law, status, region))
         return [h.to_json() for h in hits]
 
     @app.get("/api/article", tags=["检索"], summary="按法律和条号取条文（同 python -m bot article --json）",

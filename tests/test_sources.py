@@ -31,11 +31,11 @@ def test_lawsdb_loads_every_article(laws_db, db_units):
 def test_lawsdb_sub_article(db_units):
     [u] = [u for u in db_units if u.law == "中华人民共和国刑法" and u.article == "第一百三十三条之一"]
     assert u.article_no == 133
-    assert u.extra["sub_no"] == 1
+    assert u.sub_no == 1
     assert u.chapter == "第二章 危害公共安全罪"
     assert u.citation == "《中华人民共和国刑法》第一百三十三条之一"
     plain = [u for u in db_units if u.law == "中华人民共和国刑法" and u.article == "第一百三十三条"]
-    assert plain and plain[0].extra["sub_no"] is None
+    assert plain and plain[0].sub_no is None
 
 
 def test_lawsdb_chapter_path_and_metadata(db_units):
@@ -142,15 +142,15 @@ def test_repeal_decision_lists_what_it_repeals(md):
 
 
 def test_markdown_sub_article_number(tmp_path):
-    """第十条之一 in Markdown must be told apart from 第十条, as laws.db does with extra['sub_no']:
-    the store reads sub_no from there, and article lookups (kb.article, 第十条之一) depend on it."""
+    """第十条之一 in Markdown must be told apart from 第十条, as laws.db does with Unit.sub_no:
+    the store keeps it in its own column, and article lookups (kb.article, 第十条之一) depend on it."""
     path = tmp_path / "行政法规" / "测试条例.md"
     path.parent.mkdir()
     path.write_text("# 测试条例\n\n<!-- INFO END -->\n\n## 第一章 总则\n\n第十条 本条例适用于测试。\n\n"
                     "第十条之一 新增的测试规定。\n\n第十一条 本条例自2020年1月1日起施行。\n", encoding="utf-8")
     units = markdown.load_file(path).units
     assert [(u.article, u.article_no) for u in units] == [("第十条", 10), ("第十条之一", 10), ("第十一条", 11)]
-    assert [u.extra.get("sub_no") for u in units] == [None, 1, None]
+    assert [u.sub_no for u in units] == [None, 1, None]
 
 
 def test_markdown_without_body(tmp_path):

@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from bot.retrieval.search import status_on
+from bot.validity import status_on
 from bot.units import CURRENT, EXPIRED, PENDING, REPEALED, SUPERSEDED, Unit
 from bot.validity import Repeal, Version, apply_validity, load_overrides, parse_date, resolve_versions
 from bot.lawnames import norm_title
@@ -170,19 +170,19 @@ def test_parse_date(text, expected):
 # ---- status_on: the status a built unit has on another day ----------------------------------
 
 def test_status_on_pending_comes_into_force():
-    assert status_on(PENDING, "2027-01-01", "", "2026-12-31") == PENDING
-    assert status_on(PENDING, "2027-01-01", "", "2027-01-01") == CURRENT
+    assert status_on(PENDING, "2027-01-01", "", "", "2026-12-31") == PENDING
+    assert status_on(PENDING, "2027-01-01", "", "", "2027-01-01") == CURRENT
 
 
 def test_status_on_current_is_superseded_when_successor_starts():
-    assert status_on(CURRENT, "2019-04-23", "2027-01-01", "2026-12-31") == CURRENT
-    assert status_on(CURRENT, "2019-04-23", "2027-01-01", "2027-01-01") == SUPERSEDED
+    assert status_on(CURRENT, "2019-04-23", "2027-01-01", SUPERSEDED, "2026-12-31") == CURRENT
+    assert status_on(CURRENT, "2019-04-23", "2027-01-01", SUPERSEDED, "2027-01-01") == SUPERSEDED
 
 
 def test_status_on_leaves_final_states_alone():
     for s in (REPEALED, SUPERSEDED, EXPIRED):
-        assert status_on(s, "2000-01-01", "2001-01-01", "2030-01-01") == s
-    assert status_on(CURRENT, "2000-01-01", "", "2100-01-01") == CURRENT
+        assert status_on(s, "2000-01-01", "2001-01-01", "", "2030-01-01") == s
+    assert status_on(CURRENT, "2000-01-01", "", "", "2100-01-01") == CURRENT
 
 
 def test_status_on_agrees_with_resolve_versions_for_the_trademark_pair():
@@ -191,5 +191,5 @@ def test_status_on_agrees_with_resolve_versions_for_the_trademark_pair():
     built = resolve_versions(trademark_pair(), D("2026-11-29"))
     later = resolve_versions(trademark_pair(), D("2027-02-01"))
     for key, v in built.items():
-        assert status_on(v.status, v.valid_from, v.valid_to, "2027-02-01") == later[key].status
+        assert status_on(v.status, v.valid_from, v.valid_to, v.ends_as, "2027-02-01") == later[key].status
 

@@ -13,6 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from bot.admin import UPLOAD_SUFFIXES, Service, UploadError, list_units
+from bot.api import search_hits
 from bot.index.layout import IndexUnavailable
 from bot.records import TOPICS
 from bot.retrieval.search import Filters, QueryError
@@ -70,7 +71,7 @@ def resident_page(service: Service) -> None:
     gr.Markdown(
         "<div class='farun-notice'>法润给出的是<b>法律信息，不是法律意见</b>。遇到具体纠纷，请咨询律师，"
         "或拨打 <b>12348</b> 公共法律服务热线（免费法律咨询、法律援助申请）。紧急情况请拨打 110。</div>")
-    chat = gr.Chatbot(label="法润", height="60vh", min_height=320, buttons=["copy"], elem_id="resident-chat",
+    chat = gr.Chatbot(label="法润", show_label=False, height="60vh", min_height=320, buttons=["copy"], elem_id="resident-chat",
                       placeholder="您好，我是法润。请用大白话说说您遇到的事，我会告诉您法律怎么规定、可以找谁帮忙。")
     with gr.Row(equal_height=True):
         msg = gr.Textbox(show_label=False, placeholder="例如：公司不跟我签劳动合同怎么办", scale=5, elem_id="resident-input",
@@ -158,7 +159,7 @@ def adviser_page(service: Service) -> None:
             card = gr.Textbox(label="答复卡（点右上角按钮一键复制）", lines=12, max_lines=30, buttons=["copy"],
                               interactive=False, elem_id="adviser-card")
             with gr.Accordion("回答详情与引用原文", open=False):
-                detail = gr.Markdown()
+                detail = gr.Markdown(line_breaks=True)
         with gr.Column(scale=3, min_width=300):
             pick = gr.Dropdown([], label="查看条文（含章节和相邻条文）", elem_id="adviser-pick", interactive=True)
             viewer = gr.Markdown(elem_id="adviser-article")
@@ -175,7 +176,7 @@ def adviser_page(service: Service) -> None:
         f = Filters(level=levels or [], law=[law_name.strip()] if (law_name or "").strip() else [], status=st,
                     region=[region_name.strip()] if (region_name or "").strip() else [])
         try:
-            hits = kb.search(q, k=10, filters=f)
+            hits = search_hits(kb, q, 10, f)
         except QueryError as exc:
             raise gr.Error(str(exc)) from exc
         answer = service.pipeline.ask(q, audience="adviser")
@@ -219,7 +220,7 @@ def enterprise_page(service: Service) -> None:
         question = gr.Textbox(show_label=False, placeholder="问政策，如：小规模纳税人现在增值税怎么减免", scale=5,
                               elem_id="enterprise-question", max_length=2000)
         ask = gr.Button("提问（政策优先）", variant="primary", scale=1, min_width=120)
-    answer = gr.Markdown(elem_id="enterprise-answer")
+    answer = gr.Markdown(elem_id="enterprise-answer", line_breaks=True)
 
     def browse(topic_value, issuer_value, validity_value, words):
         if not service.ready:
@@ -233,7 +234,7 @@ def enterprise_page(service: Service) -> None:
         rows = list(docs.values())
         if (words or "").strip():
             try:
-                order = [h.unit.doc_id for h in kb.search(words, k=50, filters=Filters(level=["政策"], status=["all"]))]
+                order = [h.unit.doc_id for h in search_hits(kb, words, 50, Filters(level=["政策"], status=["all"]))]
             except QueryError:
                 order = []
             rank = {d: i for i, d in reversed(list(enumerate(order)))}
@@ -348,7 +349,7 @@ def upload_panel(service: Service, logged: gr.State) -> None:
         units = [u for d in uploaded for u in d.units]
         rows = [[u.citation, u.chapter or u.heading_path, u.text[:160]] for u in units[:200]]
         names = "、".join(f"《{d.title}》{len(d.units)} 条" for d in uploaded)
-        return (f"✅ 已加入索引：{names}。现在可以在“法律顾问检索”中搜到。",
+        return (f"✅ 已加入索引：{names}。现在可以在“顾问检索”中搜到。",
                 pd.DataFrame(rows, columns=["引用", "章节", "内容"]), _documents_frame(service), doc_choices())
 
     def do_remove(ok, doc_id):

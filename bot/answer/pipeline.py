@@ -102,9 +102,10 @@ class AnswerPipeline:
 
     def _policies(self, s: dict) -> list:
         """Enterprises see policy documents first, expired ones included (and labelled)."""
-        if s["audience"] != "enterprise":
+        policies = Filters(level=[POLICY_LEVEL], status=["all"])
+        if s["audience"] != "enterprise" or not self.kb.mask(policies).any():  # an index may hold none
             return []
-        return self._retrieve(s, Filters(level=[POLICY_LEVEL], status=["all"]))[:SOURCES["enterprise"]]
+        return self._retrieve(s, policies)[:SOURCES["enterprise"]]
 
     def _decide(self, s: dict) -> Decision:
         decision = decide(s["rewritten"], s["hits"])

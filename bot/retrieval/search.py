@@ -224,7 +224,7 @@ class KnowledgeBase:
         hits = self._cited(find_citations(q, self.aliases, context), f) + self._by_doc_number(q, mask) \
             if "exact" in methods else []
         c = self.candidates(q, mask, cfg, methods)
-        if self.reranker is not None and cfg.rerank and {"bm25", "dense"} <= set(methods):
+        if self.reranker is not None and cfg.rerank and len(c.ids) and {"bm25", "dense"} <= set(methods):
             named = set(self.aliases.laws_named(q))
             law_named = np.array([x in named for x in self.columns["law_norm"][c.positions]], dtype=np.float64)
             x = features(c, self._law_prior[c.positions], self._article_prior[c.positions], law_named)
