@@ -33,7 +33,8 @@ def _print_json(obj) -> None:
 def _print_hit(i: int, h) -> None:
     u = h.unit
     flag = "" if u.status == "现行有效" else f"  [{u.status}{'：' + u.status_note if u.status_note else ''}]"
-    print(f"{i}. {u.citation}  〔{u.level}·{u.status}〕 score={h.score:.4f}{flag}")
+    doc = f"  {u.doc_number}" if u.doc_number else ""
+    print(f"{i}. {u.citation}{doc}  〔{u.level}·{u.status}〕 score={h.score:.4f}{flag}")
     if u.chapter:
         print(f"   {u.chapter}")
     print("   " + u.text.replace("\n", "\n   ")[:300])
@@ -55,7 +56,7 @@ def cmd_search(args) -> int:
     from .retrieval.search import KnowledgeBase
 
     kb = KnowledgeBase.open(_settings(args))
-    hits = kb.search(args.question, k=args.k, filters=_filters(args))
+    hits = kb.search_for(args.question, audience=args.audience, k=args.k, filters=_filters(args))
     if args.json:
         _print_json([h.to_json() for h in hits])
     elif not hits:
@@ -140,6 +141,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="检索")
     s.add_argument("question")
     s.add_argument("--k", type=int, default=10)
+    s.add_argument("--audience", choices=("resident", "adviser", "enterprise"), default="resident",
+                   help="enterprise：政策文件优先（含已失效的，均标注效力）")
     filters(s)
     s.set_defaults(func=cmd_search)
 

@@ -236,6 +236,27 @@ class KnowledgeBase:
                  for i, b, d, f in zip(c.ids, c.bm25, c.dense, c.fused)}
         return self._materialise(hits, c.ids[order].tolist(), dict(zip(c.ids.tolist(), scores.tolist())), parts, k)
 
+    POLICY_LEVEL = "政策"
+
+    def policy_hits(self, question: str, k: int = 3, context: str = "") -> list[Hit]:
+        """Policy documents for enterprises: those in force first, then expired or pending ones
+        (useful for what applied when, and always shown with their status)."""
+        policies = Filters(level=[self.POLICY_LEVEL], status=["all"])
+        if not self.mask(policies).any():  # an index may hold no policies at all
+            return []
+        hits = self.search(question, k=k * 2, filters=policies, context=context)
+        return sorted(hits, key=lambda h: h.unit.status != CURRENT)[:k]
+
+    def search_for(self, question: str, audience: str = "resident", k: int = 10,
+                   filters: Filters | None = None, context: str = "") -> list[Hit]:
+        """`search`, with the enterprise audience's policy documents first."""
+        hits = self.search(question, k=k, filters=filters, context=context)
+        if audience != "enterprise":
+            return hits
+        first = self.policy_hits(question, context=context)
+        seen = {h.unit.uid for h in first}
+        return (first + [h for h in hits if h.unit.uid not in seen])[:k]
+
     def _cards_by_text(self, c: Candidates, scores: np.ndarray) -> np.ndarray:
         """Cards borrow their cited articles' priors, so the reranker places them well among
         statutes; but among themselves the priors would favour cards citing popular articles.

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def _opt_in(request):
     """Browser tests run only when asked for (-m e2e), so `make test` stays as fast as before."""
     if "e2e" not in (request.config.getoption("markexpr") or "") or "not e2e" in request.config.getoption("markexpr"):
@@ -43,9 +43,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, small_laws_db, embedder):
+def server(request, tmp_path_factory):
     from bot.config import Settings
     from bot.index.builder import build
+
+    # looked up here, not as arguments: session fixtures would otherwise load the model before the opt-in check
+    small_laws_db, embedder = request.getfixturevalue("small_laws_db"), request.getfixturevalue("embedder")
 
     index = tmp_path_factory.mktemp("e2e-index")
     data = tmp_path_factory.mktemp("e2e-var")
