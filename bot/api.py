@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
-from .admin import AdminAuth, Service, UploadError
+from .admin import AdminAuth, Service
 from .config import Settings
 from .index.layout import IndexUnavailable
 from .records import Records

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from .answer.cli import add_commands as add_answer_commands, cmd_eval_answers
 from .config import Settings
 from .index import layout
 from .sources import LoadError
@@ -100,6 +101,8 @@ def cmd_stats(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.target == "answers":
+        return cmd_eval_answers(args)
     from .eval import evaluate, load_questions
     from .retrieval.search import KnowledgeBase
 
@@ -156,11 +159,14 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_stats)
 
-    e = sub.add_parser("eval", help="检索评测")
-    e.add_argument("--data", required=True, help="LeCoQA 或 LawBench 格式的 JSON 文件")
+    e = sub.add_parser("eval", help="评测：检索（默认）或 answers（回答）")
+    e.add_argument("target", nargs="?", choices=("retrieval", "answers"), default="retrieval")
+    e.add_argument("--data", required=True, help="LeCoQA 或 LawBench 格式的 JSON 文件（answers 也接受多轮对话文件）")
     e.add_argument("--limit", type=int, help="只评测前 N 题")
+    e.add_argument("--audience", choices=("resident", "adviser", "enterprise"), default="resident")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
+    add_answer_commands(sub)
     return p
 
 

@@ -1,4 +1,5 @@
-"""Commands `ask`, `chat` and `eval-answers`; bot.cli registers them with `add_commands(sub)`."""
+"""Commands `ask` and `chat` (registered by bot.cli with `add_commands(sub)`), and the
+renderer of `python -m bot eval answers`."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ def render_footer(ans: Answer) -> str:
     lines = []
     if ans.citations:
         lines.append("来源：")
-        lines += [f"  {c.label}" for c in ans.citations]
+        lines += [f"  {c.label}〔{c.status}{'：' + c.status_note if c.status_note else ''}〕" for c in ans.citations]
     if ans.referral and not ans.abstained:
         lines.append("可求助：" + "；".join(r.label for r in ans.referral))
     if ans.card:
@@ -99,10 +100,3 @@ def add_commands(sub) -> None:
     c = sub.add_parser("chat", help="多轮问答：每行一个问题，输入 exit 结束")
     c.add_argument("--audience", choices=AUDIENCES, default="resident")
     c.set_defaults(func=cmd_chat)
-
-    e = sub.add_parser("eval-answers", help="回答评测：LeCoQA 格式或多轮对话文件")
-    e.add_argument("--data", required=True, help="LeCoQA 格式 JSON，或 bot/answer/data/multiturn.json 格式")
-    e.add_argument("--limit", type=int, help="只评测前 N 题")
-    e.add_argument("--audience", choices=AUDIENCES, default="resident")
-    e.add_argument("--json", action="store_true")
-    e.set_defaults(func=cmd_eval_answers)

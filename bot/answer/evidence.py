@@ -5,14 +5,11 @@ and a few microseconds per article, where embedding every sentence would cost ~1
 """
 from __future__ import annotations
 
-import math
 import re
-import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 
 from ..retrieval.search import Hit, KnowledgeBase
 from ..text import tokenize
@@ -21,7 +18,6 @@ from ..units import CURRENT, Unit
 _DATA = Path(__file__).with_name("data")
 _SENTENCE_END = re.compile(r"(?<=[。！？；])")
 _ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]|^\d+[.、．]")
-_IDF_CACHE: "weakref.WeakKeyDictionary[KnowledgeBase, tuple[dict, np.ndarray, int]]" = weakref.WeakKeyDictionary()
 RELATIVE_FLOOR = 0.4  # a source's best sentence must match at least this share of the best one's
 MAX_ITEMS = 6  # list items quoted under one lead sentence before the rest are elided
 
@@ -34,20 +30,6 @@ def legal_vocab() -> frozenset[str]:
         words.update(w for line in path.read_text(encoding="utf-8").splitlines()
                      if not line.startswith("#") for w in line.split())
     return frozenset(words)
-
-
-def idf(kb: KnowledgeBase, token: str) -> float:
-    """Inverse document frequency of a token in the index (0 for tokens the index has never seen).
-
-    Reads the BM25 matrix's column lengths: bm25s keeps one CSC column per vocabulary entry."""
-    if kb not in _IDF_CACHE:
-        model = kb.sparse.model
-        _IDF_CACHE[kb] = (model.vocab_dict, np.diff(model.scores["indptr"]), int(model.scores["num_docs"]))
-    vocab, df, n = _IDF_CACHE[kb]
-    j = vocab.get(token)
-    if j is None:
-        return 0.0
-    return math.log(1 + (n - df[j] + 0.5) / (df[j] + 0.5))
 
 
 def body(unit: Unit) -> str:
@@ -129,7 +111,7 @@ class Source:
 
 def make_source(kb: KnowledgeBase, n: int, hit: Hit, question: str, keep: int = 1) -> Source:
     """A source with its `keep` best sentences picked (at least the first, so there is a quote)."""
-    weights = {t: idf(kb, t) for t in set(tokenize(question))}
+    weights = {t: kb.sparse.idf(t) for t in set(tokenize(question))}
     pieces = split_pieces(body(hit.unit)) or [Piece(body(hit.unit))]
     scores = []
     for i, p in enumerate(pieces):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from langchain_core.runnables import RunnableBranch, RunnableLambda, RunnablePassthrough
 
 from ..config import Settings
-from ..retrieval.search import Filters, KnowledgeBase, QueryError
+from ..retrieval.search import KnowledgeBase, QueryError
 from ..text import MAX_QUERY_CHARS
 from .abstain import Decision, decide
 from .composers import ComposeError
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 K = 10  # hits retrieved; the decision looks at all of them, composers at the first few
 SOURCES = {"resident": 3, "adviser": 5, "enterprise": 3}  # sources shown to the offline composer
 LLM_EXTRA_SOURCES = 2  # a model can weigh a few more than a reader can skim
-POLICY_LEVEL = "政策"
 
 MESSAGES = {
     "empty": "问题是空的：请用一句话描述您遇到的法律问题，比如发生了什么、和谁有纠纷。",
@@ -93,19 +92,22 @@ class AnswerPipeline:
     def _condense(self, s: dict) -> str:
         return condense(self.kb, s["question"], s["history"], self.llm.model if self.llm else None)
 
-    def _retrieve(self, s: dict, filters: Filters | None = None) -> list:
+    def _retrieve(self, s: dict) -> list:
         context = "\n".join(u for u, _ in s["history"])
         try:
-            return self.kb.search(s["rewritten"], k=K, filters=filters, context=context)
+            return self.kb.search(s["rewritten"], k=K, context=context)
         except QueryError:
             return []
 
     def _policies(self, s: dict) -> list:
         """Enterprises see policy documents first, expired ones included (and labelled)."""
-        policies = Filters(level=[POLICY_LEVEL], status=["all"])
-        if s["audience"] != "enterprise" or not self.kb.mask(policies).any():  # an index may hold none
+        if s["audience"] != "enterprise":
             return []
-        return self._retrieve(s, policies)[:SOURCES["enterprise"]]
+        try:
+            return self.kb.policy_hits(s["rewritten"], k=SOURCES["enterprise"],
+                                       context="\n".join(u for u, _ in s["history"]))
+        except QueryError:
+            return []
 
     def _decide(self, s: dict) -> Decision:
         decision = decide(s["rewritten"], s["hits"])
@@ -119,7 +121,7 @@ class AnswerPipeline:
         q = s["rewritten"]
         if s["audience"] != "enterprise":
             return gather(self.kb, q, s["hits"], limit, keep)
-        laws = gather(self.kb, q, [h for h in s["hits"] if h.unit.level != POLICY_LEVEL], limit)
+        laws = gather(self.kb, q, [h for h in s["hits"] if h.unit.level != KnowledgeBase.POLICY_LEVEL], limit)
         # a policy must match the question as well as the law the answer rests on
         floor = RELATIVE_FLOOR * max((x.relevance for x in laws), default=0.0)
         return numbered(gather(self.kb, q, s["policies"], limit, floor=max(floor, 1e-9)) + laws)

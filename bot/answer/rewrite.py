@@ -14,7 +14,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from ..retrieval.search import KnowledgeBase
 from ..text import tokenize
-from .evidence import idf, legal_vocab
+from .evidence import legal_vocab
 from .privacy import printable, redact
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def key_terms(kb: KnowledgeBase, text: str) -> list[str]:
     """Law names, then legal-vocabulary words and rare words of text, in order of appearance."""
     vocab = legal_vocab()
     laws = kb.aliases.laws_named(text)
-    words = [t for t in dict.fromkeys(tokenize(text)) if len(t) >= 2 and (t in vocab or idf(kb, t) >= MIN_IDF)]
+    words = [t for t in dict.fromkeys(tokenize(text)) if len(t) >= 2 and (t in vocab or kb.sparse.idf(t) >= MIN_IDF)]
     # search-mode tokens include parts of longer words (经济 in 经济补偿金): keep the longer word only
     words = [t for t in words if not any(t != o and t in o for o in words)]
     return list(dict.fromkeys(laws + words))

@@ -16,6 +16,7 @@ FOLDER = "bm25"
 class SparseIndex:
     def __init__(self, model: bm25s.BM25):
         self.model = model
+        self._df: np.ndarray | None = None
 
     @classmethod
     def build(cls, tokens: list[list[str]]) -> "SparseIndex":
@@ -30,6 +31,16 @@ class SparseIndex:
 
     def save(self, folder: Path) -> None:
         self.model.save(str(folder / FOLDER), show_progress=False)
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a token (0 for a token the index has never seen)."""
+        if self._df is None:
+            self._df = np.diff(self.model.scores["indptr"])  # one CSC column per vocabulary entry
+        j = self.model.vocab_dict.get(token)
+        if j is None:
+            return 0.0
+        n, df = int(self.model.scores["num_docs"]), self._df[j]
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every unit, in the order the index was built (unit-id order)."""

@@ -239,13 +239,13 @@ class KnowledgeBase:
     POLICY_LEVEL = "政策"
 
     def policy_hits(self, question: str, k: int = 3, context: str = "") -> list[Hit]:
-        """Policy documents for enterprises: those in force first, then expired or pending ones
-        (useful for what applied when, and always shown with their status)."""
+        """The k policy documents that best match, those in force before expired or pending ones
+        (still useful for what applied when, and always shown with their status)."""
         policies = Filters(level=[self.POLICY_LEVEL], status=["all"])
         if not self.mask(policies).any():  # an index may hold no policies at all
             return []
-        hits = self.search(question, k=k * 2, filters=policies, context=context)
-        return sorted(hits, key=lambda h: h.unit.status != CURRENT)[:k]
+        hits = self.search(question, k=k, filters=policies, context=context)
+        return sorted(hits, key=lambda h: h.unit.status != CURRENT)
 
     def search_for(self, question: str, audience: str = "resident", k: int = 10,
                    filters: Filters | None = None, context: str = "") -> list[Hit]:
