@@ -8,6 +8,8 @@ Data formats (detected per file):
 recall@k is the share of a question's gold articles found in the top k, averaged over questions
 with at least one gold article in the index (`recall_all@10` counts every gold article); MRR is the
 reciprocal rank of the first gold article; coverage is the share of gold articles the index holds.
+Ranks count article units only: a Q&A or policy card in the results is shown to people but is
+never a gold answer, so it is skipped rather than counted as a miss.
 """
 from __future__ import annotations
 
@@ -81,9 +83,10 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
                 kb.set_reranker(folds[1][folds[0][i]])
             present = [g for g in q.gold if g in present_keys]
             t = time.perf_counter()
-            hits = kb.search(q.text, k=k, filters=filters, config=cfg, methods=search_methods)
+            hits = kb.search(q.text, k=k + 10, filters=filters, config=cfg, methods=search_methods)
             lat.append((time.perf_counter() - t) * 1000)
-            keys = [_unit_key(h) for h in hits]
+            # gold answers are articles: Q&A and policy cards among the hits neither count nor take a rank
+            keys = [key for h in hits if (key := _unit_key(h))[1]][:k]
             all_recall.append(len(set(keys[:10]) & set(q.gold)) / len(set(q.gold)))
             if not present:
                 continue

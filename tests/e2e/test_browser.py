@@ -29,13 +29,6 @@ pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _opt_in(request):
-    """Browser tests run only when asked for (-m e2e), so `make test` stays as fast as before."""
-    if "e2e" not in (request.config.getoption("markexpr") or "") or "not e2e" in request.config.getoption("markexpr"):
-        pytest.skip("browser test: run with python -m pytest -m e2e tests/e2e")
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
