@@ -15,6 +15,7 @@ import secrets
 import shutil
 import stat
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -38,6 +39,13 @@ WEAK_PASSWORDS = {"", "admin", "administrator", "password", "passw0rd", "123456"
 MIN_PASSWORD = 8
 
 
+_SESSION_LOCK = threading.Lock()
+
+
+def session_seconds() -> float:
+    return 60 * float(os.environ.get("FARUN_ADMIN_SESSION_MINUTES") or 30)
+
+
 class UploadError(LoadError):
     """An upload that is refused; `status` is the HTTP status it maps to (400, or 413 when too big)."""
 
@@ -57,6 +65,7 @@ class AdminAuth:
     digest: bytes = b""
     enabled: bool = False
     reason: str = ""
+    _sessions: dict = field(default_factory=dict, repr=False, compare=False)  # token -> expiry (monotonic)
 
     @staticmethod
     def _hash(password: str, salt: bytes) -> bytes:
@@ -78,6 +87,27 @@ class AdminAuth:
     def from_env(cls, env: dict | None = None) -> "AdminAuth":
         env = os.environ if env is None else env
         return cls.from_credentials(env.get("FARUN_ADMIN_USER", "admin"), env.get("FARUN_ADMIN_PASSWORD", ""))
+
+    def login(self, user: str, password: str) -> str | None:
+        """A session token for the web page's admin panel, or None; it expires SESSION_SECONDS
+        after login (FARUN_ADMIN_SESSION_MINUTES, default 30)."""
+        if not self.check(user, password):
+            return None
+        token = secrets.token_urlsafe(24)
+        now = time.monotonic()
+        with _SESSION_LOCK:
+            self._sessions = {t: e for t, e in self._sessions.items() if e > now}
+            self._sessions[token] = now + session_seconds()
+        return token
+
+    def session_ok(self, token: str | None) -> bool:
+        """Whether a token from `login` is still valid (not expired, not logged out)."""
+        expires = self._sessions.get(token or "")
+        return bool(self.enabled and expires and expires > time.monotonic())
+
+    def logout(self, token: str | None) -> None:
+        with _SESSION_LOCK:
+            self._sessions.pop(token or "", None)
 
     def check(self, user: str, password: str) -> bool:
         if not self.enabled or user is None or password is None:
@@ -313,7 +343,17 @@ class Service:
         return doc
 
     def restore_uploads(self) -> int:
-        """Put registered uploads missing from the index back (after a full rebuild); returns how many."""
+        """Make the index and the upload registry agree (on start): put registered uploads missing
+        from the index back (after a full rebuild), and take uploaded documents the registry does
+        not know out of the index (an upload killed between the index swap and its registration).
+        Returns how many documents were put back."""
+        registered = {d["doc_id"] for d in self.records.documents()}
+        orphans = [r[0] for r in self.kb.store.con.execute(
+            "SELECT DISTINCT doc_id FROM units WHERE source LIKE 'upload:%'") if r[0] not in registered]
+        if orphans:
+            with self._lock:
+                update(self.settings, remove_docs=orphans, embedder=self.kb.embedder)
+                self.reload()
         docs = []
         for d in self.records.documents():
             if self.doc_units(d["doc_id"]):

@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .admin import AdminAuth, Service
 from .config import Settings
@@ -95,8 +96,15 @@ class RateLimiter:
             while q and now - q[0] > 60:
                 q.popleft()
             if len(q) >= self.per_minute:
-                raise HTTPException(429, f"请求过于频繁：每分钟最多 {self.per_minute} 次，请稍后再试")
+                wait = max(1, int(60 - (now - q[0])) + 1)
+                raise HTTPException(429, f"请求过于频繁：每分钟最多 {self.per_minute} 次，请 {wait} 秒后再试",
+                                    headers={"Retry-After": str(wait)})
             q.append(now)
+
+
+def _valid(text: str) -> str:
+    """JSON may carry lone surrogates (\\ud800) that no UTF-8 encoder (response, SQLite) accepts: replace them."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _error(status: int, message: str, code: str | None = None, headers: dict | None = None) -> JSONResponse:
@@ -145,16 +153,17 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
     basic = HTTPBasic(auto_error=False)
 
     # ---- errors ----------------------------------------------------------------------------
-    @app.exception_handler(HTTPException)
-    async def _http(request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's own (body parsing, 405) are of the base class
+    async def _http(request, exc: StarletteHTTPException):
         return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc: RequestValidationError):
         problems = "；".join(f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or '请求'}：{e.get('msg')}"
                             for e in exc.errors()[:5])
-        body = {"error": "invalid_request", "message": f"请求参数不正确：{problems}",
-                "detail": json.loads(json.dumps(exc.errors(), default=str))}
+        # the rejected input is echoed in detail: JSON may carry lone surrogates (\\ud800) no UTF-8 encoder takes
+        body = {"error": "invalid_request", "message": _valid(f"请求参数不正确：{problems}"),
+                "detail": json.loads(_valid(json.dumps(exc.errors(), default=str, ensure_ascii=False)))}
         return JSONResponse(body, 422)
 
     @app.exception_handler(IndexUnavailable)
@@ -195,6 +204,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
               "content": {"application/json": {}, "text/event-stream": {}}}},
               dependencies=[Depends(limiter)])
     def ask(body: AskRequest, request: Request):
+        body.question, body.history = _valid(body.question), [(_valid(q), _valid(a)) for q, a in body.history]
         if not body.question.strip():
             raise HTTPException(400, "问题是空的：请用一句话描述您遇到的法律问题")
         pipeline = service.pipeline  # 503 before anything streams
@@ -249,7 +259,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
     def feedback(body: FeedbackRequest):
         if body.question_id is not None and not service.records.has_question(body.question_id):
             raise HTTPException(404, f"没有编号为 {body.question_id} 的问题")
-        fid = service.records.add_feedback(body.question_id, body.rating, body.reason)
+        fid = service.records.add_feedback(body.question_id, body.rating, _valid(body.reason))
         return {"id": fid, "question_id": body.question_id, "rating": {"好": "good", "差": "bad"}.get(body.rating, body.rating)}
 
     # ---- admin routes ----------------------------------------------------------------------

@@ -163,7 +163,8 @@ class AnswerPipeline:
                 question=s["question"], rewritten_question=q, audience=audience, answer="".join(parts).strip(),
                 citations=verifier.citations, removed_citations=removed + verifier.removed, referral=referrals,
                 composer=composer.name, fallback_reason=fallback, confidence=s["decision"].confidence,
-                card=card(q, [c for c in verifier.citations if c.unit_id in verifier.by_uid], referrals,
+                card=card(q, [c for c in verifier.citations if c.unit_id in verifier.by_uid
+                              and not _fabricates(self.kb, q, sources, c.quote)], referrals,
                           self.kb.settings.as_of.isoformat()) if audience == "adviser" else "",
                 notes=s["notes"])}
             return
@@ -184,6 +185,14 @@ class AnswerPipeline:
         yield {"answer": Answer(
             question=s["question"], rewritten_question=q, audience=s["audience"], answer=text, decision=d.kind,
             abstained=True, citations=citations, referral=referrals, confidence=d.confidence, notes=s["notes"])}
+
+
+def _fabricates(kb, question: str, sources: list[Source], quote: str) -> bool:
+    """Whether a source's quote names an article the base does not have (the card shows quotes
+    unchecked otherwise: a document can carry a fabricated citation)."""
+    check = Verifier(kb, question, sources)
+    check.run(f"「{quote}」")
+    return bool(check.removed)
 
 
 def card(question: str, citations: list[Citation], referrals: list[Referral], as_of: str) -> str:

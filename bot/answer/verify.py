@@ -4,7 +4,9 @@ Each 《法名》第N条 (or 法名第N条, and 、第M条 chained after it) is 
 base: a sentence citing a law or article the base does not hold is removed and the citation
 listed; an article that is not in force is labelled. [n] markers for sources that were not given
 are dropped. Citations inside a verbatim quote of a given source are the source's own words and
-are left alone. Text is checked sentence by sentence, so a stream can be checked as it arrives.
+are left alone, unless they name an article that a law the base holds does not have (a document
+can carry a fabricated 第九百九十九条 as well as a model can). Text is checked sentence by
+sentence, so a stream can be checked as it arrives.
 """
 from __future__ import annotations
 
@@ -77,9 +79,12 @@ class Verifier:
                 name = None if name is None or _DEICTIC.search(name.strip("《》")) else name
                 label = f"{name}{m.group(0)}"
             prev_name, prev_end = name, m.end()
-            if name is None or any(a <= m.start() < b for a, b in verbatim):
+            if name is None:
                 continue
+            quoted = any(a <= m.start() < b for a, b in verbatim)
             resolved = self._resolve(name, m.group(0))
+            if quoted and resolved != "unknown_article":
+                continue  # a source's own words; a law the base lacks may be cited there
             if isinstance(resolved, str):
                 bad.append(RemovedCitation(text=label, reason=resolved))
             else:

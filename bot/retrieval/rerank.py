@@ -20,7 +20,7 @@ import numpy as np
 
 PATH = Path(__file__).resolve().parent.parent / "data" / "reranker.json"
 FEATURES = ("bm25_norm", "bm25_raw", "dense_norm", "dense_raw", "bm25_rr", "dense_rr",
-            "law_prior", "article_prior", "article_seen", "law_named", "bias")
+            "law_prior", "article_prior", "article_seen", "law_named", "law_support", "chapter_support", "bias")
 RR_K = 60
 
 
@@ -35,6 +35,8 @@ class Candidates:
     bm25_rank: np.ndarray  # rank in the method's own list, len(list) when absent
     dense_rank: np.ndarray
     fused: np.ndarray  # first-stage fusion score
+    laws: np.ndarray  # normalised law title of each candidate
+    chapters: np.ndarray  # law + chapter path of each candidate
 
 
 @dataclass
@@ -57,11 +59,18 @@ def features(c: Candidates, law_prior: np.ndarray, article_prior: np.ndarray, la
         lo, hi = float(x.min()), float(x.max())
         return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
+    def support(groups: np.ndarray) -> np.ndarray:
+        """Share of the first stage's total score that went to the candidate's law (or chapter):
+        when many articles of one law match, that law is probably the topic."""
+        _, inverse = np.unique(groups.astype(str), return_inverse=True)
+        sums = np.bincount(inverse, weights=c.fused)
+        return sums[inverse] / max(float(c.fused.sum()), 1e-12)
+
     return np.stack([
         norm(c.bm25), c.bm25 / 10.0, norm(c.dense), c.dense,
         1.0 / (RR_K + c.bm25_rank), 1.0 / (RR_K + c.dense_rank),
         law_prior, article_prior, (article_prior > 0).astype(np.float64), law_named,
-        np.ones(len(c.ids)),
+        support(c.laws), support(c.chapters), np.ones(len(c.ids)),
     ], axis=1)
 
 

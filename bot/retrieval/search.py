@@ -73,7 +73,7 @@ class Hit:
 class SearchConfig:
     """Knobs of the hybrid search, kept as data so eval can compare settings."""
 
-    candidates: int = 100
+    candidates: int = 150
     method: str = "rrf"  # or "weighted"
     weights: dict[str, float] = field(default_factory=lambda: {"bm25": 1.0, "dense": 1.0})
     rrf_k: int = 60
@@ -112,7 +112,7 @@ class KnowledgeBase:
 
     def _load_columns(self, day: date) -> None:
         rows = self.store.columns("law_norm", "level", "status", "valid_from", "valid_to", "ends_as", "region",
-                                  "source", "aliases", "article_no", "sub_no", "doc_number", "extra")
+                                  "source", "aliases", "article_no", "sub_no", "doc_number", "extra", "chapter")
         self.ids = np.array([r["id"] for r in rows], dtype=np.int64)
         iso = day.isoformat()
         self.columns = {
@@ -120,6 +120,7 @@ class KnowledgeBase:
             "level": np.array([r["level"] for r in rows], dtype=object),
             "status": np.array([status_on(r["status"], r["valid_from"], r["valid_to"], r["ends_as"], iso) for r in rows], dtype=object),
             "region": np.array([r["region"] for r in rows], dtype=object),
+            "chapter": np.array([f"{r['law_norm']}/{r['chapter'] or ''}" for r in rows], dtype=object),
             "source": np.array([r["source"] for r in rows], dtype=object),
             "article_key": np.array([article_key(r["article_no"], r["sub_no"]) for r in rows], dtype=object),
         }
@@ -296,7 +297,8 @@ class KnowledgeBase:
                                         if n else {}, cfg.weights)
         fused = np.array([fused_map.get(u, 0.0) for u in ids.tolist()])
         return Candidates(ids, pos, np.asarray(bm25, np.float64), np.asarray(dense, np.float64),
-                          rank_of("bm25"), rank_of("dense"), fused)
+                          rank_of("bm25"), rank_of("dense"), fused, self.columns["law_norm"][pos],
+                          self.columns["chapter"][pos])
 
     def _dense(self, vector: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
         """Ids of the top-n dense hits among the units the mask allows. A broad mask (the

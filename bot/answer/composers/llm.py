@@ -49,6 +49,31 @@ HUMAN = """<sources>
 问题：{question}"""
 
 PROMPT = ChatPromptTemplate.from_messages([("system", SYSTEM), ("human", HUMAN)])
+# A reply that talks about dropping its rules, takes on another identity or recites its prompt or
+# system prompt has followed an injection, whatever it cites: the offline composer answers instead.
+# (Secrets are scrubbed from every answer anyway: bot.answer.privacy.scrub_secrets.)
+_OBEYED = re.compile(r"忽略(?:了)?(?:之前|以上|前面|上述|所有|你的)|(?:developer|开发者)\s*mode|开发者模式|"
+                     r"\bDAN\b|system\s*prompt|(?:系统)?提示词[是如为：:]", re.IGNORECASE)
+_GROUNDED = re.compile(r"[\[［【]\s*\d|第[零〇一二三四五六七八九十百千万两\d]+条")
+# What a question or document tells the model to say: 回复“X”, 只输出 X, say "X".
+_ORDERED = re.compile(r"(?:回答|回复|输出|说|附上|写上|加上|写|开头|结尾)\s*[:：]?\s*[“\"「『‘']([^”\"」』’'\n]{2,40})[”\"」』’']|"
+                      r"(?:只|直接)(?:回答|回复|输出|说)\s*[:：]?\s*([A-Za-z\u4e00-\u9fff]{2,12})|"
+                      r"(?:回答|回复|输出|说)\s*[:：]?\s*([A-Za-z]{3,20})\b|"
+                      r"(?:回答|回复|输出|说|附上|写上|加上)\s*[:：]\s*([^。！？!?\n“”\"]{2,40})|"
+                      r"\b(?:say|reply|print|output)\s+[\"']([^\"'\n]{2,40})[\"']", re.IGNORECASE)
+_PROMPT_LINES = [part for line in SYSTEM.splitlines() if len(line) > 23 and "{" not in line
+                 for part in (line[3:23], line[-16:])]
+
+
+def obeyed_injection(reply: str, question: str, sources: list[Source]) -> bool:
+    """Whether a reply shows signs of following instructions planted in the question or sources."""
+    if _OBEYED.search(reply) or any(line in reply for line in _PROMPT_LINES):
+        return True
+    ordered = {g for text in [question, *(s.unit.text for s in sources)]
+               for m in _ORDERED.finditer(text) for g in m.groups() if g and g.strip()}
+    return any(o.strip() in reply for o in ordered)
+
+
 _REFUSAL = re.compile(r"^\W*(抱歉|对不起|很遗憾|sorry|I can'?t|I cannot|I'm unable|作为(一个)?(AI|人工智能))", re.IGNORECASE)
 
 
@@ -126,3 +151,5 @@ class LLMComposer:
             raise ComposeError("empty")
         if _REFUSAL.search(text) and "[" not in text:
             raise ComposeError("refusal")
+        if _GROUNDED.search(text) and obeyed_injection(text, question, sources):  # ungrounded: the pipeline says so
+            raise ComposeError("injection")
