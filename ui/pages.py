@@ -272,7 +272,7 @@ def admin_page(service: Service) -> None:
                     "`FARUN_ADMIN_PASSWORD`（至少 8 位、不能是默认密码）后重启即可启用。其他页面不受影响。",
                     elem_id="admin-disabled")
         return
-    logged = gr.State(False)
+    logged = gr.State("")  # the session token from AdminAuth.login; it expires on the server
     with gr.Column(visible=True) as login_box:
         gr.Markdown("### 管理员登录")
         user = gr.Textbox(label="用户名", elem_id="admin-user")
@@ -287,17 +287,17 @@ def admin_page(service: Service) -> None:
                 analytics_panel(service, logged)
 
     def do_login(u: str, p: str):
-        if service.auth.check(u or "", p or ""):
-            return True, gr.update(visible=False), gr.update(visible=True), ""
-        return False, gr.update(), gr.update(), "用户名或密码不正确。"
+        if token := service.auth.login(u or "", p or ""):
+            return token, gr.update(visible=False), gr.update(visible=True), ""
+        return "", gr.update(), gr.update(), "用户名或密码不正确。"
 
     login.click(do_login, [user, password], [logged, login_box, panel, login_msg])
     password.submit(do_login, [user, password], [logged, login_box, panel, login_msg])
 
 
-def _require(logged: bool) -> None:
-    if not logged:
-        raise gr.Error("请先登录")
+def _require(service: Service, token: str) -> None:
+    if not service.auth.session_ok(token):
+        raise gr.Error("请先登录（登录已过期时请刷新页面后重新登录）")
 
 
 def _documents_frame(service: Service) -> pd.DataFrame:
@@ -334,7 +334,7 @@ def upload_panel(service: Service, logged: gr.State) -> None:
                          value=None)
 
     def do_upload(ok, path, t, lv, iss, num, pub, vf, vt, progress=gr.Progress()):
-        _require(ok)
+        _require(service, ok)
         if not path:
             raise gr.Error("请先选择文件")
         progress(0.1, desc="解析文件")
@@ -353,7 +353,7 @@ def upload_panel(service: Service, logged: gr.State) -> None:
                 pd.DataFrame(rows, columns=["引用", "章节", "内容"]), _documents_frame(service), doc_choices())
 
     def do_remove(ok, doc_id):
-        _require(ok)
+        _require(service, ok)
         if not doc_id:
             raise gr.Error("请先选择要移除的文件")
         try:
@@ -363,7 +363,7 @@ def upload_panel(service: Service, logged: gr.State) -> None:
         return f"🗑️ 已移除《{doc['title']}》，不再能被检索到。", _documents_frame(service), doc_choices()
 
     def do_refresh(ok):
-        _require(ok)
+        _require(service, ok)
         return _documents_frame(service), doc_choices()
 
     go.click(do_upload, [logged, file, title, level, issuer, doc_number, published, valid_from, valid_to],
@@ -382,7 +382,7 @@ def analytics_panel(service: Service, logged: gr.State) -> None:
     download = gr.DownloadButton("导出普法需求清单（CSV）", elem_id="admin-csv")
 
     def load(ok):
-        _require(ok)
+        _require(service, ok)
         r = service.records
         per_day = pd.DataFrame([{"日期": x["day"], "主题": x["topic"], "提问数": x["questions"]} for x in r.per_topic_day()],
                                columns=["日期", "主题", "提问数"])
