@@ -20,7 +20,10 @@ import numpy as np
 
 PATH = Path(__file__).resolve().parent.parent / "data" / "reranker.json"
 FEATURES = ("bm25_norm", "bm25_raw", "dense_norm", "dense_raw", "bm25_rr", "dense_rr",
-            "law_prior", "article_prior", "article_seen", "law_named", "law_support", "chapter_support", "bias")
+            "law_prior", "article_prior", "article_seen", "law_named", "law_support", "chapter_support",
+            # pairwise products: a prior matters more for a candidate the text also supports
+            "bm25_x_law_prior", "dense_x_law_prior", "bm25_x_article_prior", "dense_x_article_prior",
+            "bm25_x_dense", "bm25_sq", "dense_sq", "bias")
 RR_K = 60
 
 
@@ -66,11 +69,14 @@ def features(c: Candidates, law_prior: np.ndarray, article_prior: np.ndarray, la
         sums = np.bincount(inverse, weights=c.fused)
         return sums[inverse] / max(float(c.fused.sum()), 1e-12)
 
+    bm25, dense = norm(c.bm25), norm(c.dense)
     return np.stack([
-        norm(c.bm25), c.bm25 / 10.0, norm(c.dense), c.dense,
+        bm25, c.bm25 / 10.0, dense, c.dense,
         1.0 / (RR_K + c.bm25_rank), 1.0 / (RR_K + c.dense_rank),
         law_prior, article_prior, (article_prior > 0).astype(np.float64), law_named,
-        support(c.laws), support(c.chapters), np.ones(len(c.ids)),
+        support(c.laws), support(c.chapters),
+        bm25 * law_prior, dense * law_prior, bm25 * article_prior, dense * article_prior,
+        bm25 * dense, bm25 ** 2, dense ** 2, np.ones(len(c.ids)),
     ], axis=1)
 
 
