@@ -118,16 +118,6 @@ def _filters(level: list[str], law: list[str], status: str | None, region: list[
                    region=region)
 
 
-def search_hits(kb, q: str, k: int, filters: Filters) -> list:
-    """kb.search, except that filters nothing can match give no hits (the reranker of
-    bot/retrieval/rerank.py fails on an empty candidate set; reported to its owner)."""
-    if not kb.mask(filters).any():
-        if not any(ch.isalnum() for ch in q or ""):
-            raise QueryError("问题是空的：请用一句话描述您遇到的法律问题")
-        return []
-    return kb.search(q, k=k, filters=filters)
-
-
 def _sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -161,9 +151,11 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
     async def _invalid(request, exc: RequestValidationError):
         problems = "；".join(f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or '请求'}：{e.get('msg')}"
                             for e in exc.errors()[:5])
-        # the rejected input is echoed in detail: JSON may carry lone surrogates (\\ud800) no UTF-8 encoder takes
+        # where and why, but never the rejected input itself: it may be Infinity or a lone
+        # surrogate that no JSON encoder takes, or personal data that should not bounce back
         body = {"error": "invalid_request", "message": _valid(f"请求参数不正确：{problems}"),
-                "detail": json.loads(_valid(json.dumps(exc.errors(), default=str, ensure_ascii=False)))}
+                "detail": [{"loc": [str(x) for x in e.get("loc", ())], "msg": _valid(str(e.get("msg", ""))),
+                            "type": e.get("type", "")} for e in exc.errors()[:20]]}
         return JSONResponse(body, 422)
 
     @app.exception_handler(IndexUnavailable)
@@ -238,7 +230,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         status: Annotated[str | None, Query(description="current（默认）、all 或具体效力")] = None,
         region: Annotated[list[str], Query(description="地区，如 全国、山东省")] = [],  # noqa: B006
     ) -> list[dict]:
-        hits = search_hits(service.kb, q, k, _filters(level, law, status, region))
+        hits = service.kb.search(q, k=k, filters=_filters(level, law, status, region))
         return [h.to_json() for h in hits]
 
     @app.get("/api/article", tags=["检索"], summary="按法律和条号取条文（同 python -m bot article --json）",

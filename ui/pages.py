@@ -13,7 +13,6 @@ import gradio as gr
 import pandas as pd
 
 from bot.admin import UPLOAD_SUFFIXES, Service, UploadError, list_units
-from bot.api import search_hits
 from bot.index.layout import IndexUnavailable
 from bot.records import TOPICS
 from bot.retrieval.search import Filters, QueryError
@@ -176,7 +175,7 @@ def adviser_page(service: Service) -> None:
         f = Filters(level=levels or [], law=[law_name.strip()] if (law_name or "").strip() else [], status=st,
                     region=[region_name.strip()] if (region_name or "").strip() else [])
         try:
-            hits = search_hits(kb, q, 10, f)
+            hits = kb.search(q, k=10, filters=f)
         except QueryError as exc:
             raise gr.Error(str(exc)) from exc
         answer = service.pipeline.ask(q, audience="adviser")
@@ -234,7 +233,7 @@ def enterprise_page(service: Service) -> None:
         rows = list(docs.values())
         if (words or "").strip():
             try:
-                order = [h.unit.doc_id for h in search_hits(kb, words, 50, Filters(level=["政策"], status=["all"]))]
+                order = [h.unit.doc_id for h in kb.search(words, k=50, filters=Filters(level=["政策"], status=["all"]))]
             except QueryError:
                 order = []
             rank = {d: i for i, d in reversed(list(enumerate(order)))}
