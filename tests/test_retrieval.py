@@ -358,3 +358,16 @@ def test_cli_eval(cli_env, capsys, tmp_path):
         assert 0.0 <= r["mrr"] <= 1.0 and 0 <= r["p50_ms"] <= r["p95_ms"]
     pipeline = next(r for r in rows if r["method"] == "pipeline")
     assert pipeline["recall@20"] > 0
+
+
+def test_langchain_retriever_returns_documents_with_citation_metadata(kb):
+    from langchain_core.documents import Document
+
+    from bot.retrieval.retriever import LegalRetriever
+
+    docs = LegalRetriever(kb=kb, k=3).invoke("民法典第1079条")
+    assert docs and all(isinstance(d, Document) for d in docs)
+    assert docs[0].metadata["article"] == "第一千零七十九条" and docs[0].metadata["status"] == "现行有效"
+    assert "离婚" in docs[0].page_content and "text" not in docs[0].metadata
+    filtered = LegalRetriever(kb=kb, k=5).invoke("劳动合同", filters=Filters(law=["劳动合同法"]))
+    assert filtered and {d.metadata["law"] for d in filtered} == {"中华人民共和国劳动合同法"}
