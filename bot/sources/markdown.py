@@ -1,6 +1,6 @@
 """Statute Markdown in both layouts of the shared corpus, and any folder laid out like it.
 
-Layout A (国家法律法规数据库): `# 名称`, header lines, `<!-- INFO END -->`, chapters `#### 第一章`,
+Layout A (国家法律法规数据库): `# 名称`, header lines, an INFO-END comment, chapters `#### 第一章`,
 each article a heading `###### 第一条` with paragraphs below. Layout B (LawRefBook): file
 `名称(YYYY-MM-DD).md`, chapters `## 第一章`, each article a line `第一条 …`. Both reduce to
 "header + paragraphs" and go through the same article splitter.
@@ -22,7 +22,8 @@ from ..validity import parse_date
 from . import LoadError, read_text
 from .segment import split_articles, split_sections
 
-INFO_END = "<!-- INFO END -->"
+# the comment that closes the header lines; tolerant of spacing, as hand-edited folders vary
+INFO_END = re.compile(r"^<!--\s*INFO\s+END\s*-->$")
 _VERSION_SUFFIX = re.compile(r"\((\d{4}-\d{2}-\d{2})\)$")
 _DECISION = re.compile(r"关于.*(修改|废止).*的决定")
 _DOC_NUMBER = re.compile(r"[\u4e00-\u9fa5]{1,8}〔\d{4}〕\d+号")
@@ -75,8 +76,8 @@ def _split(text: str) -> tuple[str, list[str], list[str]]:
     """(title, header lines, body paragraphs), with Markdown heading marks removed."""
     lines = [ln.strip() for ln in text.split("\n")]
     title = next((ln.lstrip("#").strip() for ln in lines if ln.startswith("# ")), "")
-    if INFO_END in lines:
-        cut = lines.index(INFO_END)
+    cut = next((i for i, ln in enumerate(lines) if INFO_END.match(ln)), None)
+    if cut is not None:
         head, body = lines[:cut], lines[cut + 1 :]
     else:
         head, body = [], lines
