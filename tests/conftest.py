@@ -162,3 +162,24 @@ def small_settings(tmp_path, small_laws_db, empty_knowledge):
     from bot.config import Settings
 
     return Settings(index_dir=tmp_path / "index", laws_db=small_laws_db, knowledge_dir=empty_knowledge, today=TODAY)
+
+
+@pytest.fixture(scope="session")
+def make_service(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
+    """A factory of admin Services over a fresh small index: make_service(name, password, **settings)."""
+    from bot.admin import AdminAuth, Service
+    from bot.answer.pipeline import AnswerPipeline
+    from bot.config import Settings
+    from bot.index.builder import build
+    from bot.records import Records
+    from bot.retrieval.search import KnowledgeBase
+
+    def make(name: str, password: str, **settings_fields) -> Service:
+        settings = Settings(index_dir=tmp_path_factory.mktemp(f"{name}-index"), laws_db=small_laws_db,
+                            knowledge_dir=empty_knowledge, today=TODAY, **settings_fields)
+        build(settings, progress=False, embedder=embedder)
+        records = Records(tmp_path_factory.mktemp(f"{name}-var") / "farun.sqlite")
+        return Service(settings, AnswerPipeline(KnowledgeBase.open(settings, embedder=embedder)), records,
+                       AdminAuth.from_credentials("admin", password), llm=None)
+
+    return make

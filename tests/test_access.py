@@ -9,7 +9,6 @@ import random
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TODAY
 
 PASSWORD = "access-admin-pass-3"
 
@@ -36,20 +35,8 @@ def test_id_numbers_have_the_right_check_digit():
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
-    from bot.admin import AdminAuth, Service
-    from bot.answer.pipeline import AnswerPipeline
-    from bot.config import Settings
-    from bot.index.builder import build
-    from bot.records import Records
-    from bot.retrieval.search import KnowledgeBase
-
-    settings = Settings(index_dir=tmp_path_factory.mktemp("acc-index"), laws_db=small_laws_db,
-                        knowledge_dir=empty_knowledge, today=TODAY)
-    build(settings, progress=False, embedder=embedder)
-    return Service(settings, AnswerPipeline(KnowledgeBase.open(settings, embedder=embedder)),
-                   Records(tmp_path_factory.mktemp("acc-var") / "farun.sqlite"),
-                   AdminAuth.from_credentials("admin", PASSWORD), llm=None)
+def service(make_service):
+    return make_service("acc", PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 import docx
 import pytest
 
-from conftest import TODAY
 
 PHRASE = "萤火虫创业补贴"
 PASSWORD = "admin-pass-for-tests"
@@ -26,20 +25,8 @@ def make_docx(path: Path, title: str = "青禾市促进小微企业发展若干�
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
-    from bot.admin import AdminAuth, Service
-    from bot.answer.pipeline import AnswerPipeline
-    from bot.config import Settings
-    from bot.index.builder import build
-    from bot.records import Records
-    from bot.retrieval.search import KnowledgeBase
-
-    settings = Settings(index_dir=tmp_path_factory.mktemp("admin-index"), laws_db=small_laws_db,
-                        knowledge_dir=empty_knowledge, today=TODAY)
-    build(settings, progress=False, embedder=embedder)
-    records = Records(tmp_path_factory.mktemp("var") / "farun.sqlite")
-    return Service(settings, AnswerPipeline(KnowledgeBase.open(settings, embedder=embedder)), records,
-                   AdminAuth.from_credentials("admin", PASSWORD))
+def service(make_service):
+    return make_service("admin", PASSWORD)
 
 
 def _found(service, doc_id: str) -> bool:

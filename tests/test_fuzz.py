@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import TODAY
 
 EXAMPLES = int(os.environ.get("FARUN_FUZZ_EXAMPLES", "50"))
 PASSWORD = "fuzz-admin-pass-9"
@@ -40,20 +39,8 @@ json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
-    from bot.admin import AdminAuth, Service
-    from bot.answer.pipeline import AnswerPipeline
-    from bot.config import Settings
-    from bot.index.builder import build
-    from bot.records import Records
-    from bot.retrieval.search import KnowledgeBase
-
-    settings = Settings(index_dir=tmp_path_factory.mktemp("fuzz-index"), laws_db=small_laws_db,
-                        knowledge_dir=empty_knowledge, today=TODAY, max_file_mb=1)  # a small configured limit
-    build(settings, progress=False, embedder=embedder)
-    records = Records(tmp_path_factory.mktemp("fuzz-var") / "var" / "farun.sqlite")
-    return Service(settings, AnswerPipeline(KnowledgeBase.open(settings, embedder=embedder)), records,
-                   AdminAuth.from_credentials("admin", PASSWORD), llm=None)
+def service(make_service):
+    return make_service("fuzz", PASSWORD, max_file_mb=1)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from answer_fixtures import ScriptedChatServer
-from conftest import TODAY
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROMPTS = [line.strip() for line in (FIXTURES / "injection_prompts.txt").read_text(encoding="utf-8").splitlines()
@@ -47,21 +46,9 @@ def test_there_are_at_least_fifty_attempts():
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
+def service(make_service):
     """A small index plus an uploaded document with injections planted in it."""
-    from bot.admin import AdminAuth, Service
-    from bot.answer.pipeline import AnswerPipeline
-    from bot.config import Settings
-    from bot.index.builder import build
-    from bot.records import Records
-    from bot.retrieval.search import KnowledgeBase
-
-    settings = Settings(index_dir=tmp_path_factory.mktemp("inj-index"), laws_db=small_laws_db,
-                        knowledge_dir=empty_knowledge, today=TODAY)
-    build(settings, progress=False, embedder=embedder)
-    records = Records(tmp_path_factory.mktemp("inj-var") / "farun.sqlite")
-    svc = Service(settings, AnswerPipeline(KnowledgeBase.open(settings, embedder=embedder)), records,
-                  AdminAuth.from_credentials("admin", ADMIN_PASSWORD))
+    svc = make_service("inj", ADMIN_PASSWORD)
     [doc] = svc.upload(FIXTURES / "injection_document.txt", "injection_document.txt", {"level": "政策"})
     assert doc.units
     return svc
