@@ -67,10 +67,7 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
     present_keys = _present(kb)
     resolved = resolve_gold(kb, questions)
     shipped = kb.reranker
-    folds = None
-    if "pipeline" in methods and shipped is not None and data_path is not None \
-            and shipped.trained_on.get("sha1") == learn.file_sha1(data_path):
-        folds = _fold_rerankers(kb, resolved)
+    folds = cross_validation(kb, resolved, data_path) if "pipeline" in methods else None
     results = []
     for method in methods:
         search_methods, rerank = METHODS[method]
@@ -108,14 +105,17 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
     return results
 
 
-def _fold_rerankers(kb: KnowledgeBase, questions: list[Question]):
-    """(fold of each question, reranker per fold trained on the other folds)."""
+def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Path | None):
+    """(fold of each question, reranker per fold) when the shipped reranker was trained on
+    `data_path` (so that no question is scored by a model that saw it), else None."""
+    shipped = kb.reranker
+    if shipped is None or data_path is None or shipped.trained_on.get("sha1") != learn.file_sha1(data_path):
+        return None
     kb.set_reranker(None)
-    samples = learn.collect(kb, questions)
-    fold = learn.fold_of(len(questions))
-    rerankers = {f: learn.train(kb, [s for s, g in zip(samples, fold) if g != f and s is not None])
-                 for f in range(learn.FOLDS)}
-    return fold, rerankers
+    try:
+        return learn.fold_rerankers(kb, resolved)
+    finally:
+        kb.set_reranker(shipped)
 
 
 def resolve_gold(kb: KnowledgeBase, questions: list[Question]) -> list[Question]:

@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from ..eval import _present, _resolve, load_questions
+from ..eval import _present, _resolve, cross_validation, load_questions, resolve_gold
 from ..lawnames import parse_reference
 from ..lawnames import norm_title
 from ..numerals import ARTICLE_RE, article_key, parse_article
@@ -48,12 +48,18 @@ def _percentiles(ms: list[float]) -> dict:
 
 
 def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = None, audience: str = "resident") -> dict:
+    """Answer figures; cross-validated (`"cv": true`) when the shipped reranker was trained on the
+    file, as in retrieval evaluation."""
     kb = pipeline.kb
     present = _present(kb)
     _, questions = load_questions(path)
+    folds = cross_validation(kb, resolve_gold(kb, questions), path)
     questions = questions[:limit] if limit else questions
+    shipped = kb.reranker
     hit, scored, fabricated_total, removed, abstained, ms = 0, 0, 0, 0, 0, []
-    for q in questions:
+    for i, q in enumerate(questions):
+        if folds is not None:
+            kb.set_reranker(folds[1][folds[0][i]])
         t = time.perf_counter()
         ans = pipeline.ask(q.text, audience=audience)
         ms.append((time.perf_counter() - t) * 1000)
@@ -64,9 +70,10 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
         if gold:
             scored += 1
             hit += bool({_key(c.law, c.article) for c in ans.citations} & gold)
+    kb.set_reranker(shipped)
     return {"questions": len(questions), "scored": scored, "gold_citation_rate": round(hit / max(scored, 1), 4),
             "fabricated_citations": fabricated_total, "removed_citations": removed,
-            "abstain_rate": round(abstained / max(len(questions), 1), 4), **_percentiles(ms)}
+            "abstain_rate": round(abstained / max(len(questions), 1), 4), **_percentiles(ms), "cv": folds is not None}
 
 
 def evaluate_multiturn(pipeline: AnswerPipeline, path: Path, limit: int | None = None, k: int = 10) -> dict:

@@ -39,10 +39,12 @@ def leans_on_context(question: str) -> bool:
 
 
 def key_terms(kb: KnowledgeBase, text: str) -> list[str]:
-    """Law names, then legal-vocabulary words and rare words of text, in order of appearance."""
+    """Law names, then legal-vocabulary words and rare (or unseen) words of text, in order of appearance."""
     vocab = legal_vocab()
     laws = kb.aliases.laws_named(text)
-    words = [t for t in dict.fromkeys(tokenize(text)) if len(t) >= 2 and (t in vocab or kb.sparse.idf(t) >= MIN_IDF)]
+    # a word the corpus never uses (idf 0: 咬伤 in a corpus without it) is as specific as the rarest
+    words = [t for t in dict.fromkeys(tokenize(text))
+             if len(t) >= 2 and (t in vocab or (idf := kb.sparse.idf(t)) >= MIN_IDF or idf == 0.0)]
     # search-mode tokens include parts of longer words (经济 in 经济补偿金): keep the longer word only
     words = [t for t in words if not any(t != o and t in o for o in words)]
     return list(dict.fromkeys(laws + words))

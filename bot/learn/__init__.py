@@ -1,8 +1,9 @@
 """Learned components, trained from ../shared/eval (never from the sealed holdout).
 
-`python -m bot.learn --data ../shared/eval/lecoqa_dev.json` rebuilds bot/data/reranker.json and
-prints its k-fold cross-validated gain; `bot.eval` uses the same folds when it scores a file the
-reranker was trained on, so no question is ever scored by a model that saw it.
+`python -m bot.learn --data ../shared/eval/lecoqa_dev.json` rebuilds bot/data/reranker.json (the
+reranker's weights, priors and learned vocabulary) and prints its k-fold cross-validated gain;
+`bot.eval` uses the same folds when it scores a file the reranker was trained on, so no question
+is ever scored by a model that saw it.
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..retrieval.expansion import LEVELS, Expansion
 from ..retrieval.rerank import Candidates, Priors, Reranker, features, fit
 from ..retrieval.search import Filters, KnowledgeBase, SearchConfig
-from ..text import normalize
+from ..text import normalize, tokenize
 
 FOLDS = 5
 SEED = 13
@@ -41,8 +43,10 @@ def fold_of(n: int, k: int = FOLDS, seed: int = SEED) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, k, n)
 
 
-def collect(kb: KnowledgeBase, questions, config: SearchConfig | None = None) -> list[Sample | None]:
-    """First-stage candidates for each question (None where no gold article is in the index)."""
+def collect(kb: KnowledgeBase, questions, vocabulary: dict[str, Expansion] | None = None,
+            config: SearchConfig | None = None) -> list[Sample | None]:
+    """First-stage candidates for each question (None where no gold article is in the index).
+    With `vocabulary` (learned from these same questions) each question's own words are left out."""
     cfg = config or SearchConfig()
     mask = kb.mask(Filters())
     laws, keys = kb.columns["law_norm"], kb.columns["article_key"]
@@ -53,7 +57,8 @@ def collect(kb: KnowledgeBase, questions, config: SearchConfig | None = None) ->
         if not gold or not text:
             out.append(None)
             continue
-        c = kb.candidates(text, mask, cfg)
+        c = kb.candidates(text, mask, cfg, vocabulary=vocabulary,
+                          leave_out=(tokenize(text), kb.vocabulary_targets(gold)) if vocabulary else None)
         named = set(kb.aliases.laws_named(text))
         cand_keys = list(zip(laws[c.positions], keys[c.positions]))
         out.append(Sample(c, np.array([k[0] in named for k in cand_keys], dtype=np.float64), gold,
@@ -61,23 +66,42 @@ def collect(kb: KnowledgeBase, questions, config: SearchConfig | None = None) ->
     return out
 
 
-def train(kb: KnowledgeBase, samples: list[Sample], l2: float = 1.0) -> Reranker:
+def learn_vocabulary(kb: KnowledgeBase, questions) -> dict[str, Expansion]:
+    """The words people used, per gold article, chapter and law (`expansion.LEVELS`)."""
+    pairs = [(tokenize(normalize(q.text)), kb.vocabulary_targets(set(q.gold))) for q in questions if q.gold]
+    return {level: Expansion.learn((tokens, targets[level]) for tokens, targets in pairs) for level in LEVELS}
+
+
+def fit_reranker(kb: KnowledgeBase, questions) -> Reranker:
+    """Everything learned from `questions`: vocabularies, priors and weights."""
+    vocabulary = learn_vocabulary(kb, questions)
+    samples = [s for s in collect(kb, questions, vocabulary) if s is not None]
+    return train(kb, samples, vocabulary)
+
+
+def fold_rerankers(kb: KnowledgeBase, questions) -> tuple[np.ndarray, dict[int, Reranker]]:
+    """(fold of each question, a reranker per fold trained on the other folds only)."""
+    fold = fold_of(len(questions))
+    return fold, {f: fit_reranker(kb, [q for q, g in zip(questions, fold) if g != f]) for f in range(FOLDS)}
+
+
+def train(kb: KnowledgeBase, samples: list[Sample], vocabulary: dict[str, Expansion] | None = None) -> Reranker:
     """Fit the reranker. A training question's priors leave out its own gold articles, or the
     model would learn that "seen in training" means "is the answer"."""
     priors = Priors(dict(Counter(g[0] for s in samples for g in s.gold)),
                     dict(Counter(f"{g[0]}:{g[1]}" for s in samples for g in s.gold)))
     laws, keys = kb.columns["law_norm"], kb.columns["article_key"]
-    xs, ys = [], []
+    groups = []
     for s in samples:
+        if not s.labels.any():  # no gold among the candidates: nothing to learn about ranking
+            continue
         pos = s.candidates.positions
         own_laws = Counter(g[0] for g in s.gold)
         law_p = np.array([math.log1p(priors.laws.get(x, 0) - own_laws[x]) for x in laws[pos]])
         art_p = np.array([math.log1p(priors.articles.get(f"{x}:{k}", 0) - ((x, k) in s.gold))
                           for x, k in zip(laws[pos], keys[pos])])
-        xs.append(features(s.candidates, law_p, art_p, s.law_named))
-        ys.append(s.labels)
-    weights = fit(np.concatenate(xs), np.concatenate(ys), l2=l2)
-    return Reranker(weights, priors)
+        groups.append((features(s.candidates, law_p, art_p, s.law_named), s.labels))
+    return Reranker(fit(groups), priors, vocabulary or {})
 
 
 def trained_on(path: Path, n: int) -> dict:

@@ -9,7 +9,7 @@ from ..config import Settings
 from ..eval import evaluate, load_questions, resolve_gold
 from ..retrieval.rerank import PATH
 from ..retrieval.search import KnowledgeBase
-from . import collect, train, trained_on
+from . import fit_reranker, trained_on
 
 
 def main() -> None:
@@ -25,9 +25,8 @@ def main() -> None:
     if kind != "lecoqa":
         raise SystemExit("训练需要 LeCoQA 格式（带 相关法规 的问题）")
     questions = resolve_gold(kb, questions)
-    samples = [s for s in collect(kb, questions) if s is not None]
-    reranker = train(kb, samples)
-    reranker.trained_on = trained_on(data, len(samples))
+    reranker = fit_reranker(kb, questions)
+    reranker.trained_on = trained_on(data, sum(1 for q in questions if q.gold))
     reranker.save(Path(args.out))
     kb.set_reranker(reranker)
     rows = evaluate(kb, questions, ["bm25", "dense", "fusion", "pipeline"], data_path=data)

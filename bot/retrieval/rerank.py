@@ -1,13 +1,16 @@
-"""Second stage: a logistic-regression reranker over candidate features.
+"""Second stage: a listwise logistic (softmax) reranker over candidate features.
 
-Features (one row per candidate, see `FEATURES`): BM25 and dense scores (raw, normalised within
-the query, and as reciprocal ranks), the law's and the article's prior (how often each is the
-answer in the training questions: general rules such as 民法典第五百七十七条 answer many
-situations that never name them), and whether the question names the law.
+Features (one row per candidate, see `FEATURES`): BM25, dense and learned-vocabulary scores
+(raw, normalised within the query, as reciprocal and log ranks, and whether each method put the
+candidate first), the law's and the article's prior (how often each is the answer in the
+training questions: general rules such as 民法典第五百七十七条 answer many situations that never
+name them), the learned vocabulary of the candidate's chapter and law, and whether the question
+names the law.
 
-The weights and priors ship in bot/data/reranker.json, written by `python -m bot.learn`; the
-pipeline works without the file (first-stage fusion order). Logistic regression is fitted here
-in numpy so that training, cross-validation and serving need nothing beyond the runtime.
+The weights, priors and learned vocabularies (`expansion.Expansion`) ship in
+bot/data/reranker.json, written by `python -m bot.learn`; the pipeline works without the file
+(first-stage fusion order). The model is fitted here in numpy so that training,
+cross-validation and serving need nothing beyond the runtime.
 """
 from __future__ import annotations
 
@@ -18,12 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .expansion import LEVELS, Expansion
+
 PATH = Path(__file__).resolve().parent.parent / "data" / "reranker.json"
 FEATURES = ("bm25_norm", "bm25_raw", "dense_norm", "dense_raw", "bm25_rr", "dense_rr",
             "law_prior", "article_prior", "article_seen", "law_named", "law_support", "chapter_support",
             # pairwise products: a prior matters more for a candidate the text also supports
             "bm25_x_law_prior", "dense_x_law_prior", "bm25_x_article_prior", "dense_x_article_prior",
-            "bm25_x_dense", "bm25_sq", "dense_sq", "bias")
+            "bm25_x_dense", "bm25_sq", "dense_sq",
+            "expansion_norm", "expansion_raw", "expansion_rr", "expansion_x_dense",
+            "expansion_x_law_prior", "expansion_x_article_prior",
+            "bm25_top", "dense_top", "expansion_top", "bm25_log_rank", "dense_log_rank", "expansion_log_rank",
+            "chapter_vocab_norm", "chapter_vocab_raw", "law_vocab_norm", "law_vocab_raw", "bias")
 RR_K = 60
 
 
@@ -40,6 +49,12 @@ class Candidates:
     fused: np.ndarray  # first-stage fusion score
     laws: np.ndarray  # normalised law title of each candidate
     chapters: np.ndarray  # law + chapter path of each candidate
+    # learned-vocabulary scores (zeros without a learned model): the article's, its rank, and
+    # the vocabulary of the candidate's chapter and law
+    expansion: np.ndarray
+    expansion_rank: np.ndarray
+    chapter_vocab: np.ndarray
+    law_vocab: np.ndarray
 
 
 @dataclass
@@ -56,12 +71,13 @@ class Priors:
         return math.log1p(self.articles.get(f"{law_norm}:{key}", 0))
 
 
+def _norm(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+
+
 def features(c: Candidates, law_prior: np.ndarray, article_prior: np.ndarray, law_named: np.ndarray) -> np.ndarray:
     """The feature matrix for candidates; prior arrays are per candidate already."""
-    def norm(x: np.ndarray) -> np.ndarray:
-        lo, hi = float(x.min()), float(x.max())
-        return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-
     def support(groups: np.ndarray) -> np.ndarray:
         """Share of the first stage's total score that went to the candidate's law (or chapter):
         when many articles of one law match, that law is probably the topic."""
@@ -69,21 +85,28 @@ def features(c: Candidates, law_prior: np.ndarray, article_prior: np.ndarray, la
         sums = np.bincount(inverse, weights=c.fused)
         return sums[inverse] / max(float(c.fused.sum()), 1e-12)
 
-    bm25, dense = norm(c.bm25), norm(c.dense)
+    bm25, dense, expansion = _norm(c.bm25), _norm(c.dense), _norm(c.expansion)
     return np.stack([
         bm25, c.bm25 / 10.0, dense, c.dense,
         1.0 / (RR_K + c.bm25_rank), 1.0 / (RR_K + c.dense_rank),
         law_prior, article_prior, (article_prior > 0).astype(np.float64), law_named,
         support(c.laws), support(c.chapters),
         bm25 * law_prior, dense * law_prior, bm25 * article_prior, dense * article_prior,
-        bm25 * dense, bm25 ** 2, dense ** 2, np.ones(len(c.ids)),
-    ], axis=1)
+        bm25 * dense, bm25 ** 2, dense ** 2,
+        expansion, c.expansion / 10.0, 1.0 / (RR_K + c.expansion_rank), expansion * dense,
+        expansion * law_prior, expansion * article_prior,
+        c.bm25_rank == 0, c.dense_rank == 0, (c.expansion_rank == 0) & (c.expansion > 0),
+        np.log1p(c.bm25_rank), np.log1p(c.dense_rank), np.log1p(c.expansion_rank),
+        _norm(c.chapter_vocab), c.chapter_vocab / 10.0, _norm(c.law_vocab), c.law_vocab / 10.0,
+        np.ones(len(c.ids)),
+    ], axis=1).astype(np.float64)
 
 
 @dataclass
 class Reranker:
     weights: list[float]
     priors: Priors
+    vocabulary: dict[str, Expansion] = field(default_factory=dict)  # level (LEVELS) -> learned vocabulary
     trained_on: dict = field(default_factory=dict)  # data file name, sha1, questions, date
     features: tuple[str, ...] = FEATURES
 
@@ -91,8 +114,8 @@ class Reranker:
         return x @ np.asarray(self.weights)
 
     def save(self, path: Path = PATH) -> None:
-        data = asdict(self)
-        path.write_text(json.dumps(data, ensure_ascii=False, indent=0, sort_keys=True), encoding="utf-8")
+        data = asdict(self)  # an Expansion's derived indexes are not fields: only its terms are saved
+        path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path = PATH) -> "Reranker | None":
@@ -101,20 +124,45 @@ class Reranker:
         data = json.loads(path.read_text(encoding="utf-8"))
         if tuple(data["features"]) != FEATURES:  # a file from an older feature set: ignore, don't misuse
             return None
-        return cls(data["weights"], Priors(**data["priors"]), data.get("trained_on", {}), FEATURES)
+        vocabulary = {level: Expansion(data["vocabulary"][level]["terms"]) for level in LEVELS
+                      if level in data.get("vocabulary", {})}
+        return cls(data["weights"], Priors(**data["priors"]), vocabulary, data.get("trained_on", {}), FEATURES)
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 50) -> list[float]:
-    """Logistic regression by Newton's method (IRLS) with an L2 penalty; x includes a bias column."""
+def fit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 0.3, steps: int = 100) -> list[float]:
+    """Listwise logistic regression: per question, a softmax over its candidates should put the
+    probability on the gold ones (`groups`: (features, labels) per question with at least one
+    gold candidate). Newton's method with step halving and an L2 penalty; the softmax is blind
+    to a constant, so the bias column's weight stays 0 under the penalty."""
+    x = np.concatenate([g[0] for g in groups])
+    target = np.concatenate([g[1] / g[1].sum() for g in groups])
+    seg = np.repeat(np.arange(len(groups)), [len(g[0]) for g in groups])
+    n = len(groups)
+
+    def loss_grad_hess(w: np.ndarray, hessian: bool):
+        z = x @ w
+        top = np.full(n, -np.inf)
+        np.maximum.at(top, seg, z)
+        e = np.exp(z - top[seg])
+        total = np.bincount(seg, e, n)
+        p = e / total[seg]
+        loss = -(target * np.log(np.maximum(p, 1e-300))).sum() + 0.5 * l2 * w @ w
+        if not hessian:
+            return loss, None, None
+        grad = x.T @ (p - target) + l2 * w
+        per_q = np.zeros((n, x.shape[1]))
+        np.add.at(per_q, seg, x * p[:, None])  # each question's expected feature vector
+        hess = (x * p[:, None]).T @ x - per_q.T @ per_q + l2 * np.eye(x.shape[1])
+        return loss, grad, hess
+
     w = np.zeros(x.shape[1])
-    reg = l2 * np.eye(x.shape[1])
-    reg[-1, -1] = 0.0  # the bias is not penalised
     for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        grad = x.T @ (p - y) + reg @ w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + reg
+        loss, grad, hess = loss_grad_hess(w, True)
         step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-6:
+        t = 1.0
+        while t > 1e-4 and loss_grad_hess(w - t * step, False)[0] > loss:
+            t /= 2
+        w -= t * step
+        if np.abs(t * step).max() < 1e-6:
             break
     return w.tolist()

@@ -26,6 +26,7 @@ from ..text import MAX_QUERY_CHARS, add_words, normalize, tokenize
 from ..units import CURRENT, Unit
 from ..validity import status_on
 from . import fusion
+from .expansion import Expansion, article_id
 from .rerank import Candidates, Reranker, features
 from .citations import AliasTable, Citation, find_citations
 
@@ -33,6 +34,11 @@ from .citations import AliasTable, Citation, find_citations
 def doc_number_key(text: str) -> str:
     """文号 in a comparable form: brackets unified, spaces dropped (财税[2019]13号 = 财税〔2019〕13号)."""
     return re.sub(r"\s+", "", text).replace("[", "〔").replace("]", "〕").replace("（", "〔").replace("）", "〕")
+
+
+def level_column(level: str) -> str:
+    """The column naming a unit's learned-vocabulary target at a chapter or law level."""
+    return {"chapter": "chapter", "law": "law_norm"}[level]
 
 
 class QueryError(ValueError):
@@ -77,7 +83,8 @@ class SearchConfig:
     method: str = "rrf"  # or "weighted"
     weights: dict[str, float] = field(default_factory=lambda: {"bm25": 1.0, "dense": 1.0})
     rrf_k: int = 60
-    rerank: bool = True  # use the learned reranker when one is loaded
+    rerank: bool = True  # use the learned reranker (and its learned vocabulary) when one is loaded
+    expansion_candidates: int = 50  # articles added by the learned vocabulary alone
 
 
 class KnowledgeBase:
@@ -139,6 +146,23 @@ class KnowledgeBase:
         # what each card cites, as (law, article key): cards inherit their articles' priors
         self._cites = {i: [ref for c in json.loads(r["extra"] or "{}").get("articles", []) if (ref := parse_reference(c))]
                        for i, r in enumerate(rows) if r["level"] in ("问答", "政策")}
+        self._article_rows: dict[str, list[int]] = {}
+        for i, (law, key) in enumerate(zip(self.columns["law_norm"], self.columns["article_key"])):
+            if key:
+                self._article_rows.setdefault(article_id(law, key), []).append(i)
+        # whose chapter and law vocabulary a unit is scored with: its own, or a card's first cited article's
+        self._vocab_rows = np.arange(len(rows))
+        for i, refs in self._cites.items():
+            cited = [r for ref in refs for r in self._article_rows.get(article_id(*ref), [])]
+            if cited:
+                self._vocab_rows[i] = cited[0]
+
+    def vocabulary_targets(self, gold: set[tuple[str, str]]) -> dict[str, set[str]]:
+        """The learned-vocabulary targets (`expansion.LEVELS`) of gold (law, article key) pairs."""
+        rows = [r[0] for g in gold if (r := self._article_rows.get(article_id(*g)))]
+        return {"article": {article_id(*g) for g in gold},
+                "chapter": {self.columns["chapter"][r] for r in rows},
+                "law": {g[0] for g in gold}}
 
     def _load_vectors(self) -> None:
         """A zero-copy view of FAISS's stored vectors, in unit-id order, for scoring candidates."""
@@ -224,8 +248,9 @@ class KnowledgeBase:
         mask = self.mask(f)
         hits = self._cited(find_citations(q, self.aliases, context), f) + self._by_doc_number(q, mask) \
             if "exact" in methods else []
-        c = self.candidates(q, mask, cfg, methods)
-        if self.reranker is not None and cfg.rerank and len(c.ids) and {"bm25", "dense"} <= set(methods):
+        learned = self.reranker is not None and cfg.rerank and {"bm25", "dense"} <= set(methods)
+        c = self.candidates(q, mask, cfg, methods, self.reranker.vocabulary if learned else None)
+        if learned and len(c.ids):
             named = set(self.aliases.laws_named(q))
             law_named = np.array([x in named for x in self.columns["law_norm"][c.positions]], dtype=np.float64)
             x = features(c, self._law_prior[c.positions], self._article_prior[c.positions], law_named)
@@ -268,14 +293,26 @@ class KnowledgeBase:
             scores[cards[np.argsort(-c.fused[cards], kind="stable")]] = np.sort(scores[cards])[::-1]
         return scores
 
-    def candidates(self, q: str, mask: np.ndarray, cfg: SearchConfig, methods=("bm25", "dense")) -> Candidates:
-        """First stage: top BM25 and top dense units, fused, with every candidate's scores."""
+    def candidates(self, q: str, mask: np.ndarray, cfg: SearchConfig, methods=("bm25", "dense"),
+                   vocabulary: dict[str, Expansion] | None = None,
+                   leave_out: tuple[list[str], dict[str, set[str]]] | None = None) -> Candidates:
+        """First stage: top BM25, dense and learned-vocabulary units, fused, with every
+        candidate's scores. `leave_out` (a training question's tokens and `vocabulary_targets`)
+        is for training only (see `Expansion.scores`)."""
         rankings: dict[str, np.ndarray] = {}
+        tokens = tokenize(q)
         bm25_all = None
         if "bm25" in methods:
-            bm25_all = np.where(mask, self.sparse.scores(tokenize(q)), 0.0)
+            bm25_all = np.where(mask, self.sparse.scores(tokens), 0.0)
             top = np.argsort(-bm25_all)[: cfg.candidates]
             rankings["bm25"] = self.ids[top[bm25_all[top] > 0]]
+        by_target = {level: learned.scores(tokens, (leave_out[0], leave_out[1][level]) if leave_out else None)
+                     for level, learned in (vocabulary or {}).items()}
+        expansion_all = np.zeros(len(self.ids))
+        if "article" in by_target:
+            expansion_all = np.where(mask, self._article_scores(by_target["article"]), 0.0)
+            top = np.argsort(-expansion_all)[: cfg.expansion_candidates]
+            rankings["expansion"] = self.ids[top[expansion_all[top] > 0]]
         vector = self.embedder.encode_query(q) if "dense" in methods else None
         if vector is not None:
             rankings["dense"] = self._dense(vector, mask, cfg.candidates)
@@ -291,14 +328,29 @@ class KnowledgeBase:
         bm25 = bm25_all[pos] if bm25_all is not None else np.zeros(n)
         dense = self.vectors[pos] @ vector if vector is not None else np.zeros(n)
         if cfg.method == "rrf":
-            fused_map = fusion.rrf(rankings, cfg.weights, cfg.rrf_k)
+            # the fused score is the text's own evidence: the learned vocabulary adds candidates
+            # and reranker features, but cards are ordered among themselves by text (`_cards_by_text`)
+            fused_map = fusion.rrf({m: r for m, r in rankings.items() if m != "expansion"}, cfg.weights, cfg.rrf_k)
         else:
             fused_map = fusion.weighted({"bm25": dict(zip(ids.tolist(), bm25)), "dense": dict(zip(ids.tolist(), dense))}
                                         if n else {}, cfg.weights)
         fused = np.array([fused_map.get(u, 0.0) for u in ids.tolist()])
         return Candidates(ids, pos, np.asarray(bm25, np.float64), np.asarray(dense, np.float64),
                           rank_of("bm25"), rank_of("dense"), fused, self.columns["law_norm"][pos],
-                          self.columns["chapter"][pos])
+                          self.columns["chapter"][pos], expansion_all[pos], rank_of("expansion"),
+                          *(np.array([by_target.get(level, {}).get(t, 0.0)
+                                      for t in self.columns[level_column(level)][self._vocab_rows[pos]]])
+                            for level in ("chapter", "law")))
+
+    def _article_scores(self, by_article: dict[str, float]) -> np.ndarray:
+        """Per-unit array of learned-vocabulary scores; every version of an article shares its
+        score, and a card takes the best of the articles it cites (as with the priors)."""
+        out = np.zeros(len(self.ids))
+        for art, s in by_article.items():
+            out[self._article_rows.get(art, [])] = s
+        for i, refs in self._cites.items():
+            out[i] = max((by_article.get(article_id(*r), 0.0) for r in refs), default=0.0)
+        return out
 
     def _dense(self, vector: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
         """Ids of the top-n dense hits among the units the mask allows. A broad mask (the
