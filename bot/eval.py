@@ -106,16 +106,29 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
 
 
 def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Path | None):
-    """(fold of each question, reranker per fold) when the shipped reranker was trained on
-    `data_path` (so that no question is scored by a model that saw it), else None."""
+    """(fold of each of `resolved`, reranker per fold) when the shipped reranker was trained on
+    `data_path`, so that no question is scored by a model that saw it; else None. The folds are
+    those of the whole training set (every file it was trained on, read from `data_path`'s
+    folder): each fold's reranker is retrained on the other folds of all files."""
     shipped = kb.reranker
-    if shipped is None or data_path is None or shipped.trained_on.get("sha1") != learn.file_sha1(data_path):
+    if shipped is None or data_path is None:
         return None
+    files = shipped.trained_on.get("files", [])
+    sha1 = learn.file_sha1(data_path)
+    names = [f["file"] for f in files]
+    if sha1 not in [f["sha1"] for f in files]:
+        return None
+    paths = [data_path.parent / name for name in names]
+    if any(not p.exists() or learn.file_sha1(p) != f["sha1"] for p, f in zip(paths, files)):
+        raise ValueError(f"重排模型训练用的文件（{'、'.join(names)}）须与 {data_path.name} 在同一目录且未改动，才能做交叉验证")
     kb.set_reranker(None)
     try:
-        return learn.fold_rerankers(kb, resolved)
+        questions, counts = learn.training_questions(kb, paths)
+        fold, rerankers = learn.fold_rerankers(kb, questions)
     finally:
         kb.set_reranker(shipped)
+    start = sum(n for p, n in counts[: [f["sha1"] for f in files].index(sha1)])
+    return fold[start:start + len(resolved)], rerankers
 
 
 def resolve_gold(kb: KnowledgeBase, questions: list[Question]) -> list[Question]:

@@ -102,7 +102,7 @@ def test_eval_cross_validates_a_reranker_trained_on_the_file(kb, tmp_path):
     shipped = kb.reranker
     try:
         trained = learn.fit_reranker(kb, _questions(rows))
-        trained.trained_on = learn.trained_on(data, len(rows))
+        trained.trained_on = learn.trained_on([(data, len(rows))])
         kb.set_reranker(trained)
         row = evaluate(kb, _questions(rows), ["pipeline"], data_path=data)[0]
         other = evaluate(kb, _questions(rows), ["pipeline"], data_path=None)[0]

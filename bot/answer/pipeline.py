@@ -29,7 +29,8 @@ from .verify import Verifier
 log = logging.getLogger(__name__)
 
 K = 10  # hits retrieved; the decision looks at all of them, composers at the first few
-SOURCES = {"resident": 3, "adviser": 5, "enterprise": 3}  # sources shown to the offline composer
+# sources given to the offline composer (it quotes three for residents and names the rest)
+SOURCES = {"resident": 6, "adviser": 5, "enterprise": 3}
 LLM_EXTRA_SOURCES = 2  # a model can weigh a few more than a reader can skim
 
 MESSAGES = {

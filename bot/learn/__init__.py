@@ -104,6 +104,25 @@ def train(kb: KnowledgeBase, samples: list[Sample], vocabulary: dict[str, Expans
     return Reranker(fit(groups), priors, vocabulary or {})
 
 
-def trained_on(path: Path, n: int) -> dict:
-    return {"file": path.name, "sha1": file_sha1(path), "questions": n, "date": date.today().isoformat(),
-            "folds": FOLDS, "seed": SEED}
+def trained_on(files: list[tuple[Path, int]]) -> dict:
+    """What a reranker was trained on: each file (name, sha1, questions), in training order."""
+    return {"files": [{"file": p.name, "sha1": file_sha1(p), "questions": n} for p, n in files],
+            "date": date.today().isoformat(), "folds": FOLDS, "seed": SEED}
+
+
+TRAINABLE = ("lecoqa", "lawbench-3-2")  # kinds whose questions name their gold articles
+
+
+def training_questions(kb: KnowledgeBase, paths: list[Path]) -> tuple[list, list[tuple[Path, int]]]:
+    """The questions of all training files, in order, gold resolved against the index, and
+    (file, question count) for `trained_on`. Folds are drawn over this combined list."""
+    from ..eval import load_questions, resolve_gold  # eval imports this module
+
+    questions, files = [], []
+    for path in paths:
+        kind, qs = load_questions(path)
+        if kind not in TRAINABLE:
+            raise ValueError(f"{path.name}: 训练需要 LeCoQA 或 LawBench 3-2 格式（问题带有所依据的条文）")
+        questions += resolve_gold(kb, qs)
+        files.append((path, len(qs)))
+    return questions, files

@@ -32,7 +32,11 @@ FEATURES = ("bm25_norm", "bm25_raw", "dense_norm", "dense_raw", "bm25_rr", "dens
             "expansion_norm", "expansion_raw", "expansion_rr", "expansion_x_dense",
             "expansion_x_law_prior", "expansion_x_article_prior",
             "bm25_top", "dense_top", "expansion_top", "bm25_log_rank", "dense_log_rank", "expansion_log_rank",
-            "chapter_vocab_norm", "chapter_vocab_raw", "law_vocab_norm", "law_vocab_raw", "bias")
+            "chapter_vocab_norm", "chapter_vocab_raw", "law_vocab_norm", "law_vocab_raw",
+            # question length × evidence: a long formal scenario is matched by its words, a short
+            # lay question leans on what similar questions needed (priors, learned vocabulary)
+            "length_x_bm25", "length_x_dense", "length_x_law_prior", "length_x_article_prior",
+            "length_x_expansion", "length_x_chapter_vocab", "length_x_law_vocab", "bias")
 RR_K = 60
 
 
@@ -55,6 +59,7 @@ class Candidates:
     expansion_rank: np.ndarray
     chapter_vocab: np.ndarray
     law_vocab: np.ndarray
+    length: float = 0.0  # log(1 + question characters)
 
 
 @dataclass
@@ -86,6 +91,7 @@ def features(c: Candidates, law_prior: np.ndarray, article_prior: np.ndarray, la
         return sums[inverse] / max(float(c.fused.sum()), 1e-12)
 
     bm25, dense, expansion = _norm(c.bm25), _norm(c.dense), _norm(c.expansion)
+    chapter_vocab, law_vocab, n = _norm(c.chapter_vocab), _norm(c.law_vocab), c.length / 5.0
     return np.stack([
         bm25, c.bm25 / 10.0, dense, c.dense,
         1.0 / (RR_K + c.bm25_rank), 1.0 / (RR_K + c.dense_rank),
@@ -97,7 +103,8 @@ def features(c: Candidates, law_prior: np.ndarray, article_prior: np.ndarray, la
         expansion * law_prior, expansion * article_prior,
         c.bm25_rank == 0, c.dense_rank == 0, (c.expansion_rank == 0) & (c.expansion > 0),
         np.log1p(c.bm25_rank), np.log1p(c.dense_rank), np.log1p(c.expansion_rank),
-        _norm(c.chapter_vocab), c.chapter_vocab / 10.0, _norm(c.law_vocab), c.law_vocab / 10.0,
+        chapter_vocab, c.chapter_vocab / 10.0, law_vocab, c.law_vocab / 10.0,
+        n * bm25, n * dense, n * law_prior, n * article_prior, n * expansion, n * chapter_vocab, n * law_vocab,
         np.ones(len(c.ids)),
     ], axis=1).astype(np.float64)
 
@@ -107,7 +114,7 @@ class Reranker:
     weights: list[float]
     priors: Priors
     vocabulary: dict[str, Expansion] = field(default_factory=dict)  # level (LEVELS) -> learned vocabulary
-    trained_on: dict = field(default_factory=dict)  # data file name, sha1, questions, date
+    trained_on: dict = field(default_factory=dict)  # data files (name, sha1, questions), folds, seed, date
     features: tuple[str, ...] = FEATURES
 
     def score(self, x: np.ndarray) -> np.ndarray:

@@ -340,7 +340,8 @@ class KnowledgeBase:
                           self.columns["chapter"][pos], expansion_all[pos], rank_of("expansion"),
                           *(np.array([by_target.get(level, {}).get(t, 0.0)
                                       for t in self.columns[level_column(level)][self._vocab_rows[pos]]])
-                            for level in ("chapter", "law")))
+                            for level in ("chapter", "law")),
+                          length=float(np.log1p(len(q))))
 
     def _article_scores(self, by_article: dict[str, float]) -> np.ndarray:
         """Per-unit array of learned-vocabulary scores; every version of an article shares its

@@ -17,6 +17,7 @@ from ..models import Referral
 
 _CROSS_REF = re.compile(rf"(本法|《[^《》]{{2,60}}》)({ARTICLE_RE.pattern})")
 MAX_RELATED = 5
+QUOTED = 3  # a resident reads three sources quoted; further ones are only named, to look up
 
 
 def short_name(source: Source) -> str:
@@ -48,11 +49,14 @@ class OfflineComposer:
         yield "\n".join(body + ([f"下一步：{step}"] if step else []))
 
     def _resident(self, sources: list[Source]) -> list[str]:
-        card = card_answer(sources[0]) if sources else None
+        quoted, named = sources[:QUOTED], sources[QUOTED:]
+        card = card_answer(quoted[0]) if quoted else None
         if card:
-            rest = sources[1:]
-            return [f"{card}[{sources[0].n}]"] + (["依据："] + quote_lines(rest) if rest else [])
-        return ["法律的相关规定："] + quote_lines(sources)
+            rest = quoted[1:]
+            lines = [f"{card}[{quoted[0].n}]"] + (["依据："] + quote_lines(rest) if rest else [])
+        else:
+            lines = ["法律的相关规定："] + quote_lines(quoted)
+        return lines + (["另可参阅：" + "、".join(f"{short_name(s)}[{s.n}]" for s in named)] if named else [])
 
     def _adviser(self, sources: list[Source]) -> list[str]:
         lines = ["相关条文（【】内为与问题最相关的句子）："]
