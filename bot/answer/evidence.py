@@ -109,13 +109,20 @@ class Source:
         return sorted(shown)
 
 
+@lru_cache(maxsize=20_000)
+def token_set(text: str) -> frozenset[str]:
+    """A sentence's tokens; cached because the same articles answer many questions and cutting
+    their sentences again was most of an answer's time."""
+    return frozenset(tokenize(text))
+
+
 def make_source(kb: KnowledgeBase, n: int, hit: Hit, question: str, keep: int = 1) -> Source:
     """A source with its `keep` best sentences picked (at least the first, so there is a quote)."""
-    weights = {t: kb.sparse.idf(t) for t in set(tokenize(question))}
+    weights = {t: kb.sparse.idf(t) for t in token_set(question)}
     pieces = split_pieces(body(hit.unit)) or [Piece(body(hit.unit))]
     scores = []
     for i, p in enumerate(pieces):
-        tokens = set(tokenize(p.text))
+        tokens = token_set(p.text)
         scores.append((sum(w for t, w in weights.items() if t in tokens), -i))
     ranked = sorted(range(len(pieces)), key=lambda i: scores[i], reverse=True)
     best = scores[ranked[0]][0]
