@@ -1,7 +1,8 @@
 """python -m bot.bench [--data FILE] [--n 300] — speed and memory figures for docs/benchmarks.md.
 
-Prints index load time, peak RSS and per-query latency (median, p95) of each search method, one
-query at a time, with the ratio of each to the BM25-only baseline measured in the same process.
+Prints index load time, peak RSS and per-query latency (median, p95) of each search method and of
+a whole offline answer (resident), one query at a time, with the ratio of each to the BM25-only
+baseline measured in the same process.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from .answer.pipeline import AnswerPipeline
 from .config import Settings
 from .eval import load_questions
 from .retrieval.search import KnowledgeBase, SearchConfig
@@ -36,12 +38,18 @@ def main() -> None:
     texts = [q.text for q in questions[: args.n]]
     for q in texts[:20]:  # warm-up: jieba, BLAS and page cache
         kb.search(q)
+    answers = AnswerPipeline(kb)
+    for q in texts[:20]:
+        answers.ask(q)
+    calls = {name: (lambda q, m=methods, r=rerank: kb.search(q, config=SearchConfig(rerank=r), methods=m))
+             for name, (methods, rerank) in METHODS.items()}
+    calls["answer (offline)"] = answers.ask
     rows = {}
-    for name, (methods, rerank) in METHODS.items():
+    for name, call in calls.items():
         lat = []
         for q in texts:
             t = time.perf_counter()
-            kb.search(q, config=SearchConfig(rerank=rerank), methods=methods)
+            call(q)
             lat.append((time.perf_counter() - t) * 1000)
         rows[name] = (statistics.median(lat), statistics.quantiles(lat, n=20)[-1])
     base = rows["bm25 (baseline)"][0]

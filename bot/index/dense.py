@@ -13,6 +13,8 @@ import numpy as np
 FILE = "dense.faiss"
 # One query at a time is the serving pattern: OpenMP's thread start-up costs more than it saves
 # (p50 7.8 ms with 2 threads, 3.4 ms with 1, k=150 over 26k vectors); requests run in parallel instead.
+# The setting is per OS thread, so `search` repeats it: langchain runs steps in worker threads,
+# where the default (all cores) made a whole search 2.8 times slower.
 faiss.omp_set_num_threads(1)
 
 
@@ -43,6 +45,7 @@ class DenseIndex:
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, scores) of the k nearest units, restricted to `allowed` ids when given."""
+        faiss.omp_set_num_threads(1)
         params = None
         if allowed is not None:
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
