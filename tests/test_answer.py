@@ -228,6 +228,9 @@ def test_redact():
         "身份证[身份证号]，手机[手机号]，电话[电话]"
     assert redact("13912345678和021-62345678") == "[手机号]和[电话]"
     assert redact("拨打12348或12333，罚款2000元，第1079条") == "拨打12348或12333，罚款2000元，第1079条"
+    # typed with a Chinese input method: full-width digits, Ｘ and signs
+    assert redact("身份证１１０１０５１９４９１２３１００２Ｘ，手机１３８－１２３４－５６７８，第１０７９条") == \
+        "身份证[身份证号]，手机[手机号]，第１０７９条"
 
 
 def test_scrub_secrets(monkeypatch):

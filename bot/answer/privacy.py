@@ -14,12 +14,23 @@ _KEYLIKE = re.compile(r"\b(?:sk|pk|rk|ak)-[A-Za-z0-9_\-]{12,}\b")
 _SECRET_ENV = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD", re.IGNORECASE)
 
 
+# Full-width digits and signs (１３８…, Ｘ) as their ASCII twins, one character for one, so that a
+# match in the folded text is the same span of the original.
+_WIDE = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)},
+                       "Ｘ": "X", "ｘ": "x", "＋": "+", "－": "-", "\u3000": " "})
+_PERSONAL = ((_ID_CARD, "[身份证号]"), (_MOBILE, "[手机号]"), (_LANDLINE, "[电话]"))
+
+
 def redact(text: str) -> str:
     """ID-card numbers (18 digits, last may be X), mobile numbers (1[3-9] + 9 digits) and
-    landlines (0 + area code + 7–8 digits) replaced by placeholders."""
-    text = _ID_CARD.sub("[身份证号]", text or "")
-    text = _MOBILE.sub("[手机号]", text)
-    return _LANDLINE.sub("[电话]", text)
+    landlines (0 + area code + 7–8 digits), typed in half- or full-width characters, replaced
+    by placeholders; the rest of the text is left as it was written."""
+    text = text or ""
+    for pattern, label in _PERSONAL:
+        folded = text.translate(_WIDE)
+        for start, end in reversed([m.span() for m in pattern.finditer(folded)]):
+            text = text[:start] + label + text[end:]
+    return text
 
 
 def scrub_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
