@@ -111,6 +111,42 @@ def _error(status: int, message: str, code: str | None = None, headers: dict | N
     return JSONResponse({"error": code or ERROR_CODES.get(status, "error"), "message": message}, status, headers=headers)
 
 
+class BodyLimit:
+    """ASGI middleware: request bodies to /api/ over their route's limit get 413. A declared
+    Content-Length is checked before anything is read; a body without one (chunked) is counted
+    as it arrives and cut off at the limit, so that neither JSON parsing nor multipart spooling
+    ever holds more than the limit."""
+
+    def __init__(self, app, limit_for):
+        self.app, self.limit_for = app, limit_for
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH") \
+                or not scope["path"].startswith("/api/"):
+            return await self.app(scope, receive, send)
+        limit = self.limit_for(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        try:
+            length = int(declared) if declared is not None else None
+        except ValueError:
+            return await _error(400, "Content-Length 无效")(scope, receive, send)
+        if length is not None and length > limit:
+            return await _error(413, f"请求体过大（{length} 字节，上限 {limit}）")(scope, receive, send)
+        received = 0
+
+        async def counted():
+            # raised inside body parsing, an HTTPException passes through FastAPI's parse-error
+            # handling unchanged and is rendered like every other error
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, f"请求体过大（超过上限 {limit} 字节）")
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def _filters(level: list[str], law: list[str], status: str | None, region: list[str]) -> Filters:
     if status and status not in STATUS_ALIASES and status not in STATUSES:
         raise HTTPException(400, f"status 只能是 current、all 或 {'、'.join(STATUSES)}")
@@ -170,18 +206,8 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
     async def _load(request, exc):
         return _error(getattr(exc, "status", 400), str(exc), "bad_document")
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        if request.url.path.startswith("/api/") and request.method in ("POST", "PUT", "PATCH"):
-            upload = request.url.path.startswith("/api/admin/")
-            limit = service.settings.max_file_bytes + (1 << 20) if upload else MAX_BODY
-            try:
-                length = int(request.headers.get("content-length") or 0)
-            except ValueError:
-                return _error(400, "Content-Length 无效")
-            if length > limit:
-                return _error(413, f"请求体过大（{length} 字节，上限 {limit}）")
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit_for=lambda path: service.settings.max_file_bytes + (1 << 20)
+                       if path.startswith("/api/admin/") else MAX_BODY)
 
     # ---- public routes ---------------------------------------------------------------------
     @app.get("/api/health", response_model=HealthResponse, responses={503: {"model": ErrorResponse}},

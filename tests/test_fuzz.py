@@ -304,6 +304,40 @@ def test_declared_hundred_megabytes_is_413_before_reading(client, tmp_path):
     assert r.status_code == 413
 
 
+def test_chunked_bodies_are_cut_off_at_the_limit(client):
+    """Without a Content-Length the body is counted as it arrives: an endless chunked stream gets
+    413 once the limit is passed, having been read no further. (Driven at the ASGI level: the
+    test client would buffer the whole request first.)"""
+    import asyncio
+
+    def run(path: str, content_type: bytes, chunk: int, preamble: bytes = b"") -> tuple[int, int]:
+        pulled, sent = 0, []
+
+        async def receive():
+            nonlocal pulled
+            pulled += 1
+            # 256 chunks at most, so that a server without the limit fails the test instead of hanging
+            return {"type": "http.request", "body": (preamble if pulled == 1 else b"") + b"x" * chunk,
+                    "more_body": pulled < 256}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+                 "headers": [(b"content-type", content_type), (b"host", b"testserver"),
+                             (b"authorization", b"Basic " + __import__("base64").b64encode(f"admin:{PASSWORD}".encode()))],
+                 "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
+        asyncio.run(client.app(scope, receive, send))
+        return next(m["status"] for m in sent if m["type"] == "http.response.start"), pulled * chunk
+
+    status, read = run("/api/ask", b"application/json", 1024)
+    assert status == 413 and read <= (64 << 10) + 1024
+    status, read = run("/api/admin/documents", b"multipart/form-data; boundary=b", 1 << 16,
+                       b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n')
+    assert status == 413 and read <= (3 << 20)  # the upload limit of the test service, plus one chunk
+
+
 def test_sparse_hundred_megabyte_upload_to_the_service(service, tmp_path):
     from bot.admin import UploadError
 
