@@ -4,7 +4,7 @@
 PY ?= python3
 PIP = $(PY) -m pip install --disable-pip-version-check -q
 
-.PHONY: install install-dev run build test test-slow eval bench
+.PHONY: install install-dev run build test test-slow eval learn bench
 
 install:
 	$(PIP) torch==2.13.0
@@ -27,3 +27,7 @@ test-slow: install-dev
 
 eval:
 	$(PY) -m bot eval --data ../shared/eval/lecoqa_dev.json
+
+# rebuilds bot/data/reranker.json (the only learned file) from ../shared/eval; prints CV figures
+learn:
+	$(PY) -m bot.learn --data ../shared/eval/lecoqa_dev.json --data ../shared/eval/lawbench_3-2_scene_article.json
