@@ -190,29 +190,25 @@ class Records:
             return con.execute("UPDATE feedback SET reason = ? WHERE id = ?",
                                (redact_log(reason or "")[:1000], feedback_id)).rowcount > 0
 
+    def _rows(self, sql: str, *params) -> list[dict]:
+        return [dict(r) for r in self._con().execute(sql, params)]
+
     def questions(self, limit: int = 1000) -> list[dict]:
-        rows = self._con().execute("SELECT * FROM questions ORDER BY id DESC LIMIT ?", (limit,))
-        return [dict(r) for r in rows]
+        return self._rows("SELECT * FROM questions ORDER BY id DESC LIMIT ?", limit)
 
     def feedback(self, limit: int = 1000) -> list[dict]:
-        rows = self._con().execute(
-            "SELECT f.*, q.question FROM feedback f LEFT JOIN questions q ON q.id = f.question_id"
-            " ORDER BY f.id DESC LIMIT ?", (limit,))
-        return [dict(r) for r in rows]
+        return self._rows("SELECT f.*, q.question FROM feedback f LEFT JOIN questions q ON q.id = f.question_id"
+                          " ORDER BY f.id DESC LIMIT ?", limit)
 
     # ---- demand analytics --------------------------------------------------------------------
     def per_topic_day(self) -> list[dict]:
         """Questions per topic per day: [{"day", "topic", "questions"}]."""
-        rows = self._con().execute(
-            "SELECT substr(asked, 1, 10) AS day, topic, COUNT(*) AS questions FROM questions"
-            " GROUP BY day, topic ORDER BY day, topic")
-        return [dict(r) for r in rows]
+        return self._rows("SELECT substr(asked, 1, 10) AS day, topic, COUNT(*) AS questions FROM questions"
+                          " GROUP BY day, topic ORDER BY day, topic")
 
     def most_asked(self, limit: int = 20) -> list[dict]:
-        rows = self._con().execute(
-            "SELECT question, topic, COUNT(*) AS times, MAX(asked) AS last_asked FROM questions"
-            " GROUP BY question ORDER BY times DESC, last_asked DESC LIMIT ?", (limit,))
-        return [dict(r) for r in rows]
+        return self._rows("SELECT question, topic, COUNT(*) AS times, MAX(asked) AS last_asked FROM questions"
+                          " GROUP BY question ORDER BY times DESC, last_asked DESC LIMIT ?", limit)
 
     def unmet(self, limit: int = 100) -> list[dict]:
         """Questions answered 差 or abstained on: where the knowledge is missing or wrong."""
@@ -256,7 +252,7 @@ class Records:
                 (doc_id, title, level, *(str(meta.get(k) or "") for k in keys), file, units, _now()))
 
     def documents(self) -> list[dict]:
-        return [dict(r) for r in self._con().execute("SELECT * FROM documents ORDER BY uploaded DESC, title")]
+        return self._rows("SELECT * FROM documents ORDER BY uploaded DESC, title")
 
     def document(self, doc_id: str) -> dict | None:
         row = self._con().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
