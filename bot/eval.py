@@ -66,18 +66,16 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
     reranker trained on the other folds."""
     present_keys = _present(kb)
     resolved = resolve_gold(kb, questions)
-    shipped = kb.reranker
     folds = cross_validation(kb, resolved, data_path) if "pipeline" in methods else None
     results = []
     for method in methods:
         search_methods, rerank = METHODS[method]
         cfg = SearchConfig(rerank=rerank)
         per_q, lat, all_recall, rr = {f"recall@{n}": [] for n in KS}, [], [], []
-        for i, q in enumerate(resolved):
+        for i in in_fold_order(kb, folds if rerank else None, len(resolved)):
+            q = resolved[i]
             if not q.gold:
                 continue
-            if rerank and folds is not None:
-                kb.set_reranker(folds[1][folds[0][i]])
             present = [g for g in q.gold if g in present_keys]
             t = time.perf_counter()
             hits = kb.search(q.text, k=k + 10, filters=filters, config=cfg, methods=search_methods)
@@ -91,7 +89,6 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
                 per_q[f"recall@{n}"].append(len(set(keys[:n]) & set(present)) / len(set(present)))
             rank = next((i + 1 for i, key in enumerate(keys) if key in present), None)
             rr.append(1 / rank if rank else 0.0)
-        kb.set_reranker(shipped)
         golds = [g for q in resolved for g in q.gold]
         row = {"method": method, "queries": len(rr),
                "coverage": round(sum(g in present_keys for g in golds) / max(len(golds), 1), 4)}
@@ -105,6 +102,23 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
     return results
 
 
+def in_fold_order(kb: KnowledgeBase, folds, n: int):
+    """Indices 0..n-1 to score; with `folds` (from `cross_validation`) grouped by fold, each group
+    scored while its fold's reranker is set (set once per fold: it recomputes per-unit priors),
+    the shipped one restored afterwards."""
+    if folds is None:
+        yield from range(n)
+        return
+    fold, rerankers = folds
+    shipped = kb.reranker
+    try:
+        for f in sorted(rerankers):
+            kb.set_reranker(rerankers[f])
+            yield from (i for i in range(n) if fold[i] == f)
+    finally:
+        kb.set_reranker(shipped)
+
+
 def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Path | None):
     """(fold of each of `resolved`, reranker per fold) when the shipped reranker was trained on
     `data_path`, so that no question is scored by a model that saw it; else None. The folds are
@@ -114,9 +128,9 @@ def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Pat
     if shipped is None or data_path is None:
         return None
     files = shipped.trained_on.get("files", [])
+    sha1s, names = [f["sha1"] for f in files], [f["file"] for f in files]
     sha1 = learn.file_sha1(data_path)
-    names = [f["file"] for f in files]
-    if sha1 not in [f["sha1"] for f in files]:
+    if sha1 not in sha1s:
         return None
     paths = [data_path.parent / name for name in names]
     if any(not p.exists() or learn.file_sha1(p) != f["sha1"] for p, f in zip(paths, files)):
@@ -127,7 +141,7 @@ def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Pat
         fold, rerankers = learn.fold_rerankers(kb, questions)
     finally:
         kb.set_reranker(shipped)
-    start = sum(n for p, n in counts[: [f["sha1"] for f in files].index(sha1)])
+    start = sum(n for _, n in counts[: sha1s.index(sha1)])
     return fold[start:start + len(resolved)], rerankers
 
 

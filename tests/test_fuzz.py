@@ -7,6 +7,8 @@ Examples per property: FARUN_FUZZ_EXAMPLES (default 50; 2000 for a long run).
 """
 from __future__ import annotations
 
+import asyncio
+import base64
 import io
 import json
 import os
@@ -308,8 +310,6 @@ def test_chunked_bodies_are_cut_off_at_the_limit(client):
     """Without a Content-Length the body is counted as it arrives: an endless chunked stream gets
     413 once the limit is passed, having been read no further. (Driven at the ASGI level: the
     test client would buffer the whole request first.)"""
-    import asyncio
-
     def run(path: str, content_type: bytes, chunk: int, preamble: bytes = b"") -> tuple[int, int]:
         pulled, sent = 0, []
 
@@ -326,7 +326,7 @@ def test_chunked_bodies_are_cut_off_at_the_limit(client):
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
                  "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
                  "headers": [(b"content-type", content_type), (b"host", b"testserver"),
-                             (b"authorization", b"Basic " + __import__("base64").b64encode(f"admin:{PASSWORD}".encode()))],
+                             (b"authorization", b"Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()))],
                  "client": ("127.0.0.1", 1), "server": ("testserver", 80)}
         asyncio.run(client.app(scope, receive, send))
         return next(m["status"] for m in sent if m["type"] == "http.response.start"), pulled * chunk

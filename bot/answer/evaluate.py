@@ -15,9 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
-from ..eval import _present, _resolve, cross_validation, load_questions, resolve_gold
-from ..lawnames import parse_reference
-from ..lawnames import norm_title
+from ..eval import _present, _resolve, cross_validation, in_fold_order, load_questions, resolve_gold
+from ..lawnames import norm_title, parse_reference
 from ..numerals import ARTICLE_RE, article_key, parse_article
 from ..retrieval.search import Filters
 from .models import Answer
@@ -55,11 +54,9 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
     _, questions = load_questions(path)
     folds = cross_validation(kb, resolve_gold(kb, questions), path)
     questions = questions[:limit] if limit else questions
-    shipped = kb.reranker
     hit, scored, fabricated_total, removed, abstained, ms = 0, 0, 0, 0, 0, []
-    for i, q in enumerate(questions):
-        if folds is not None:
-            kb.set_reranker(folds[1][folds[0][i]])
+    for i in in_fold_order(kb, folds, len(questions)):
+        q = questions[i]
         t = time.perf_counter()
         ans = pipeline.ask(q.text, audience=audience)
         ms.append((time.perf_counter() - t) * 1000)
@@ -70,7 +67,6 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
         if gold:
             scored += 1
             hit += bool({_key(c.law, c.article) for c in ans.citations} & gold)
-    kb.set_reranker(shipped)
     return {"questions": len(questions), "scored": scored, "gold_citation_rate": round(hit / max(scored, 1), 4),
             "fabricated_citations": fabricated_total, "removed_citations": removed,
             "abstain_rate": round(abstained / max(len(questions), 1), 4), **_percentiles(ms), "cv": folds is not None}

@@ -1,9 +1,10 @@
 """Learned components, trained from ../shared/eval (never from the sealed holdout).
 
-`python -m bot.learn --data ../shared/eval/lecoqa_dev.json` rebuilds bot/data/reranker.json (the
-reranker's weights, priors and learned vocabulary) and prints its k-fold cross-validated gain;
-`bot.eval` uses the same folds when it scores a file the reranker was trained on, so no question
-is ever scored by a model that saw it.
+`make learn` (`python -m bot.learn --data …/lecoqa_dev.json --data …/lawbench_3-2_scene_article.json`)
+rebuilds bot/data/reranker.json (the reranker's weights, priors and learned vocabulary) and
+prints its k-fold cross-validated figures; `bot.eval` uses the same folds, drawn over all the
+training files, when it scores a file the reranker was trained on, so no question is ever scored
+by a model that saw it.
 """
 from __future__ import annotations
 

@@ -36,9 +36,8 @@ def doc_number_key(text: str) -> str:
     return re.sub(r"\s+", "", text).replace("[", "〔").replace("]", "〕").replace("（", "〔").replace("）", "〕")
 
 
-def level_column(level: str) -> str:
-    """The column naming a unit's learned-vocabulary target at a chapter or law level."""
-    return {"chapter": "chapter", "law": "law_norm"}[level]
+# the column naming a unit's learned-vocabulary target at chapter and law level
+VOCAB_COLUMNS = {"chapter": "chapter", "law": "law_norm"}
 
 
 class QueryError(ValueError):
@@ -339,8 +338,8 @@ class KnowledgeBase:
                           rank_of("bm25"), rank_of("dense"), fused, self.columns["law_norm"][pos],
                           self.columns["chapter"][pos], expansion_all[pos], rank_of("expansion"),
                           *(np.array([by_target.get(level, {}).get(t, 0.0)
-                                      for t in self.columns[level_column(level)][self._vocab_rows[pos]]])
-                            for level in ("chapter", "law")),
+                                      for t in self.columns[column][self._vocab_rows[pos]]])
+                            for level, column in VOCAB_COLUMNS.items()),
                           length=float(np.log1p(len(q))))
 
     def _article_scores(self, by_article: dict[str, float]) -> np.ndarray:
