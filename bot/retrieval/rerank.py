@@ -7,7 +7,7 @@ training questions: general rules such as 民法典第五百七十七条 answer 
 name them), the learned vocabulary of the candidate's chapter and law, and whether the question
 names the law.
 
-The weights, priors and learned vocabularies (`expansion.Expansion`) ship in
+The weights, priors, learned vocabularies (`expansion.Expansion`) and query map (`querymap`) ship in
 bot/data/reranker.json, written by `python -m bot.learn`; the pipeline works without the file
 (first-stage fusion order). The model is fitted here in numpy so that training,
 cross-validation and serving need nothing beyond the runtime.
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from .expansion import LEVELS, Expansion
+from .querymap import QueryMap
 
 PATH = Path(__file__).resolve().parent.parent / "data" / "reranker.json"
 FEATURES = ("bm25_norm", "bm25_raw", "dense_norm", "dense_raw", "bm25_rr", "dense_rr",
@@ -47,7 +48,7 @@ class Candidates:
     ids: np.ndarray
     positions: np.ndarray  # rows in the KnowledgeBase's column arrays
     bm25: np.ndarray
-    dense: np.ndarray
+    dense: np.ndarray  # what the reranker reads: cosine with the mapped question (`querymap`) when a map is used
     bm25_rank: np.ndarray  # rank in the method's own list, len(list) when absent
     dense_rank: np.ndarray
     fused: np.ndarray  # first-stage fusion score
@@ -59,6 +60,7 @@ class Candidates:
     expansion_rank: np.ndarray
     chapter_vocab: np.ndarray
     law_vocab: np.ndarray
+    cosine: np.ndarray  # the plain question-passage cosine (`dense` is with the query map, when used)
     length: float = 0.0  # log(1 + question characters)
 
 
@@ -116,12 +118,14 @@ class Reranker:
     vocabulary: dict[str, Expansion] = field(default_factory=dict)  # level (LEVELS) -> learned vocabulary
     trained_on: dict = field(default_factory=dict)  # data files (name, sha1, questions), folds, seed, date
     features: tuple[str, ...] = FEATURES
+    query_map: QueryMap | None = None  # learned map on question embeddings (dense candidates)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         return x @ np.asarray(self.weights)
 
     def save(self, path: Path = PATH) -> None:
-        data = asdict(self)  # an Expansion's derived indexes are not fields: only its terms are saved
+        data = asdict(replace(self, query_map=None))  # an Expansion's derived indexes are not fields: only its terms are saved
+        data["query_map"] = self.query_map.to_json() if self.query_map else None
         path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True), encoding="utf-8")
 
     @classmethod
@@ -133,7 +137,8 @@ class Reranker:
             return None
         vocabulary = {level: Expansion(data["vocabulary"][level]["terms"]) for level in LEVELS
                       if level in data.get("vocabulary", {})}
-        return cls(data["weights"], Priors(**data["priors"]), vocabulary, data.get("trained_on", {}), FEATURES)
+        query_map = QueryMap.from_json(data["query_map"]) if data.get("query_map") else None
+        return cls(data["weights"], Priors(**data["priors"]), vocabulary, data.get("trained_on", {}), FEATURES, query_map)
 
 
 def fit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 0.3, steps: int = 100) -> list[float]:

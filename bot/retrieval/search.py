@@ -27,6 +27,7 @@ from ..units import CURRENT, Unit
 from ..validity import status_on
 from . import fusion
 from .expansion import Expansion, article_id
+from .querymap import QueryMap
 from .rerank import Candidates, Reranker, features
 from .citations import AliasTable, Citation, find_citations
 
@@ -156,9 +157,13 @@ class KnowledgeBase:
             if cited:
                 self._vocab_rows[i] = cited[0]
 
+    def article_rows(self, law_norm: str, key: str) -> list[int]:
+        """Rows (positions in the column arrays) of every version of an article."""
+        return self._article_rows.get(article_id(law_norm, key), [])
+
     def vocabulary_targets(self, gold: set[tuple[str, str]]) -> dict[str, set[str]]:
         """The learned-vocabulary targets (`expansion.LEVELS`) of gold (law, article key) pairs."""
-        rows = [r[0] for g in gold if (r := self._article_rows.get(article_id(*g)))]
+        rows = [r[0] for g in gold if (r := self.article_rows(*g))]
         return {"article": {article_id(*g) for g in gold},
                 "chapter": {self.columns["chapter"][r] for r in rows},
                 "law": {g[0] for g in gold}}
@@ -172,8 +177,11 @@ class KnowledgeBase:
         self.vectors = vectors if np.array_equal(order, np.arange(n)) else vectors[order]
 
     def set_reranker(self, reranker: Reranker | None) -> None:
-        """Use a reranker (None: first-stage order); its priors become per-unit arrays."""
+        """Use a reranker (None: first-stage order); its priors become per-unit arrays. Its query
+        map is used only with the embedding model it was fitted on."""
         self.reranker = reranker
+        self.query_map = reranker.query_map if reranker and reranker.query_map \
+            and reranker.query_map.embedding == self.embedder.name else None
         if reranker is None:
             return
         laws, keys = self.columns["law_norm"], self.columns["article_key"]
@@ -248,7 +256,8 @@ class KnowledgeBase:
         hits = self._cited(find_citations(q, self.aliases, context), f) + self._by_doc_number(q, mask) \
             if "exact" in methods else []
         learned = self.reranker is not None and cfg.rerank and {"bm25", "dense"} <= set(methods)
-        c = self.candidates(q, mask, cfg, methods, self.reranker.vocabulary if learned else None)
+        c = self.candidates(q, mask, cfg, methods, self.reranker.vocabulary if learned else None,
+                            query_map=self.query_map if learned else None)
         if learned and len(c.ids):
             named = set(self.aliases.laws_named(q))
             law_named = np.array([x in named for x in self.columns["law_norm"][c.positions]], dtype=np.float64)
@@ -257,8 +266,9 @@ class KnowledgeBase:
         else:
             scores = c.fused
         order = np.argsort(-scores, kind="stable")
+        # "dense" is the plain cosine: how close the text is in meaning, whatever ranked it
         parts = {int(i): {"bm25": float(b), "dense": float(d), "fused": float(f)}
-                 for i, b, d, f in zip(c.ids, c.bm25, c.dense, c.fused)}
+                 for i, b, d, f in zip(c.ids, c.bm25, c.cosine, c.fused)}
         return self._materialise(hits, c.ids[order].tolist(), dict(zip(c.ids.tolist(), scores.tolist())), parts, k)
 
     POLICY_LEVEL = "政策"
@@ -294,10 +304,12 @@ class KnowledgeBase:
 
     def candidates(self, q: str, mask: np.ndarray, cfg: SearchConfig, methods=("bm25", "dense"),
                    vocabulary: dict[str, Expansion] | None = None,
-                   leave_out: tuple[list[str], dict[str, set[str]]] | None = None) -> Candidates:
+                   leave_out: tuple[list[str], dict[str, set[str]]] | None = None,
+                   query_map: QueryMap | None = None) -> Candidates:
         """First stage: top BM25, dense and learned-vocabulary units, fused, with every
-        candidate's scores. `leave_out` (a training question's tokens and `vocabulary_targets`)
-        is for training only (see `Expansion.scores`)."""
+        candidate's scores; dense search with the question's vector mapped by `query_map`.
+        `leave_out` (a training question's tokens and `vocabulary_targets`) is for training
+        only (see `Expansion.scores`)."""
         rankings: dict[str, np.ndarray] = {}
         tokens = tokenize(q)
         bm25_all = None
@@ -312,9 +324,12 @@ class KnowledgeBase:
             expansion_all = np.where(mask, self._article_scores(by_target["article"]), 0.0)
             top = np.argsort(-expansion_all)[: cfg.expansion_candidates]
             rankings["expansion"] = self.ids[top[expansion_all[top] > 0]]
-        vector = self.embedder.encode_query(q) if "dense" in methods else None
-        if vector is not None:
-            rankings["dense"] = self._dense(vector, mask, cfg.candidates)
+        raw = self.embedder.encode_query(q) if "dense" in methods else None
+        mapped = query_map.apply(raw) if raw is not None and query_map is not None else None
+        if raw is not None:
+            rankings["dense"] = self._dense(raw, mask, cfg.candidates)
+        if mapped is not None:
+            rankings["mapped"] = self._dense(mapped, mask, cfg.candidates)
         ids = np.array(list(dict.fromkeys(np.concatenate([np.zeros(0, np.int64), *rankings.values()]).tolist())),
                        dtype=np.int64)
         pos = np.searchsorted(self.ids, ids)
@@ -325,22 +340,24 @@ class KnowledgeBase:
             return np.array([where.get(u, cfg.candidates) for u in ids.tolist()], dtype=np.float64)
 
         bm25 = bm25_all[pos] if bm25_all is not None else np.zeros(n)
-        dense = self.vectors[pos] @ vector if vector is not None else np.zeros(n)
+        cosine = self.vectors[pos] @ raw if raw is not None else np.zeros(n)
+        dense = self.vectors[pos] @ mapped if mapped is not None else cosine
         if cfg.method == "rrf":
-            # the fused score is the text's own evidence: the learned vocabulary adds candidates
-            # and reranker features, but cards are ordered among themselves by text (`_cards_by_text`)
-            fused_map = fusion.rrf({m: r for m, r in rankings.items() if m != "expansion"}, cfg.weights, cfg.rrf_k)
+            # the fused score is the text's own evidence (BM25 and the plain cosine): the learned
+            # vocabulary and query map add candidates and reranker features, but cards are
+            # ordered among themselves by text (`_cards_by_text`)
+            fused_map = fusion.rrf({m: rankings[m] for m in ("bm25", "dense") if m in rankings}, cfg.weights, cfg.rrf_k)
         else:
-            fused_map = fusion.weighted({"bm25": dict(zip(ids.tolist(), bm25)), "dense": dict(zip(ids.tolist(), dense))}
+            fused_map = fusion.weighted({"bm25": dict(zip(ids.tolist(), bm25)), "dense": dict(zip(ids.tolist(), cosine))}
                                         if n else {}, cfg.weights)
         fused = np.array([fused_map.get(u, 0.0) for u in ids.tolist()])
         return Candidates(ids, pos, np.asarray(bm25, np.float64), np.asarray(dense, np.float64),
-                          rank_of("bm25"), rank_of("dense"), fused, self.columns["law_norm"][pos],
+                          rank_of("bm25"), rank_of("mapped" if mapped is not None else "dense"), fused, self.columns["law_norm"][pos],
                           self.columns["chapter"][pos], expansion_all[pos], rank_of("expansion"),
                           *(np.array([by_target.get(level, {}).get(t, 0.0)
                                       for t in self.columns[column][self._vocab_rows[pos]]])
                             for level, column in VOCAB_COLUMNS.items()),
-                          length=float(np.log1p(len(q))))
+                          np.asarray(cosine, np.float64), length=float(np.log1p(len(q))))
 
     def _article_scores(self, by_article: dict[str, float]) -> np.ndarray:
         """Per-unit array of learned-vocabulary scores; every version of an article shares its
