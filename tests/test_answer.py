@@ -231,6 +231,10 @@ def test_redact():
     # typed with a Chinese input method: full-width digits, Ｘ and signs
     assert redact("身份证１１０１０５１９４９１２３１００２Ｘ，手机１３８－１２３４－５６７８，第１０７９条") == \
         "身份证[身份证号]，手机[手机号]，第１０７９条"
+    # typed in groups
+    assert redact("身份证 110105 19491231 002X 办理") == "身份证 [身份证号] 办理"
+    assert redact("号码1101-0519-4912-3100-2x。") == "号码[身份证号]。"
+    assert redact("2019 2020 2021年 第1079条 1101 0519") == "2019 2020 2021年 第1079条 1101 0519"
 
 
 def test_scrub_secrets(monkeypatch):

@@ -7,7 +7,27 @@ import re
 import unicodedata
 
 # Digit runs are bounded on both sides so that a number inside a longer one is left alone.
-_ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
+# An ID-card number is often typed in groups (370102 19900307 1234, 3701 0219 …): one space or
+# hyphen may stand between any two of its characters; the birth-date structure keeps that safe.
+_GAP = r"[ \-]?"
+
+
+def _id_card_pattern() -> re.Pattern:
+    def gapped(*parts: str) -> str:
+        return _GAP.join(parts)
+
+    def either(*options: tuple[str, str]) -> str:
+        return "(?:" + "|".join(gapped(*o) for o in options) + ")"
+
+    digit = r"\d"
+    century = either(("1", "[89]"), ("2", "0"))
+    month = either(("0", "[1-9]"), ("1", "[0-2]"))
+    day = either(("0", "[1-9]"), ("[12]", digit), ("3", "[01]"))
+    number = gapped("[1-9]", *[digit] * 5, century, digit, digit, month, day, digit, digit, digit, r"[\dXx]")
+    return re.compile(r"(?<![0-9A-Za-z])" + number + r"(?![0-9A-Za-z])")
+
+
+_ID_CARD = _id_card_pattern()
 _MOBILE = re.compile(r"(?<!\d)(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)(?:[(（]0\d{2,3}[)）]\s?|0\d{2,3}[-\s]?)[2-9]\d{6,7}(?:-\d{1,6})?(?!\d)")
 _KEYLIKE = re.compile(r"\b(?:sk|pk|rk|ak)-[A-Za-z0-9_\-]{12,}\b")
