@@ -339,15 +339,23 @@ class Service:
                 self.reload()
         self.records.unregister_document(doc_id)
         if doc["file"]:
-            (self.uploads / doc["file"]).unlink(missing_ok=True)
+            path = self.uploads / doc["file"]
+            path.unlink(missing_ok=True)
+            if path.parent != self.uploads and not any(path.parent.iterdir()):
+                path.parent.rmdir()
         return doc
 
     def restore_uploads(self) -> int:
         """Make the index and the upload registry agree (on start): put registered uploads missing
         from the index back (after a full rebuild), and take uploaded documents the registry does
         not know out of the index (an upload killed between the index swap and its registration).
-        Returns how many documents were put back."""
+        Files such a killed upload saved are deleted. Returns how many documents were put back."""
         registered = {d["doc_id"] for d in self.records.documents()}
+        kept = {PurePosixPath(d["file"]).parts[0] for d in self.records.documents() if d["file"]}
+        if self.uploads.is_dir():
+            for folder in self.uploads.iterdir():
+                if folder.is_dir() and folder.name not in kept:
+                    shutil.rmtree(folder, ignore_errors=True)
         orphans = [r[0] for r in self.kb.store.con.execute(
             "SELECT DISTINCT doc_id FROM units WHERE source LIKE 'upload:%'") if r[0] not in registered]
         if orphans:

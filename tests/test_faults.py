@@ -106,9 +106,12 @@ def _service(settings, embedder, db: Path):
 
 
 def _agree(svc) -> set[str]:
+    """The registry, the index and the saved files name the same uploads."""
     registered = {d["doc_id"] for d in svc.records.documents()}
     indexed = {r[0] for r in svc.kb.store.con.execute("SELECT DISTINCT doc_id FROM units WHERE source LIKE 'upload:%'")}
     assert registered == indexed
+    saved = {str(p.relative_to(svc.uploads)) for p in svc.uploads.rglob("*") if p.is_file()} if svc.uploads.is_dir() else set()
+    assert saved == {d["file"] for d in svc.records.documents()}
     return registered
 
 
@@ -162,6 +165,22 @@ def test_index_ahead_of_the_registry_is_repaired(index, embedder, tmp_path):
     assert svc.restore_uploads() == 0
     assert not svc.doc_units(units[0].doc_id)
     _agree(svc)
+
+
+def test_files_of_an_unregistered_upload_are_deleted_on_start(index, embedder, tmp_path):
+    """A kill after the file was saved and before the index changed leaves only the file."""
+    svc = _service(index, embedder, tmp_path / "farun.sqlite")
+    f = tmp_path / "notice.txt"
+    f.write_text(NOTICE, encoding="utf-8")
+    [doc] = svc.upload(f, "notice.txt", {"level": "政策"})
+    stray = svc.uploads / "20261129-000000-abcdef" / "notice.txt"
+    stray.parent.mkdir()
+    stray.write_text(NOTICE, encoding="utf-8")
+    assert svc.restore_uploads() == 0
+    assert not stray.parent.exists() and (svc.uploads / doc.file).exists()
+    assert _agree(svc) == {doc.doc_id}
+    svc.remove(doc.doc_id)
+    assert not any(svc.uploads.iterdir())
 
 
 # ---- concurrent feedback --------------------------------------------------------------------------
