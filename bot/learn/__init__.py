@@ -91,7 +91,8 @@ def fit_query_map(kb: KnowledgeBase, questions) -> QueryMap:
         if key not in _QUESTION_VECTORS:
             _QUESTION_VECTORS[key] = kb.embedder.encode_query(key[1] or q.text)
         vectors.append(_QUESTION_VECTORS[key])
-    return querymap.fit(kb.embedder.name, np.stack(vectors), gold, kb.vectors[rows], seed=SEED)
+    queries = np.stack(vectors) if vectors else np.zeros((0, kb.embedder.dim), np.float32)
+    return querymap.fit(kb.embedder.name, queries, gold, kb.vectors[rows], seed=SEED)
 
 
 def fit_reranker(kb: KnowledgeBase, questions) -> Reranker:
