@@ -17,6 +17,7 @@ import json
 import re
 import statistics
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,12 @@ def in_fold_order(kb: KnowledgeBase, folds, n: int):
         kb.set_reranker(shipped)
 
 
+# knowledge base -> training files' sha1s -> (file counts, folds, fold rerankers): the fold
+# rerankers depend only on the index and the files, and take minutes to fit, so evaluating
+# each training file (as `bot.learn` does) fits them once
+_FOLD_RERANKERS: "weakref.WeakKeyDictionary[KnowledgeBase, dict]" = weakref.WeakKeyDictionary()
+
+
 def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Path | None):
     """(fold of each of `resolved`, reranker per fold) when the shipped reranker was trained on
     `data_path`, so that no question is scored by a model that saw it; else None. The folds are
@@ -135,12 +142,15 @@ def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Pat
     paths = [data_path.parent / name for name in names]
     if any(not p.exists() or learn.file_sha1(p) != f["sha1"] for p, f in zip(paths, files)):
         raise ValueError(f"重排模型训练用的文件（{'、'.join(names)}）须与 {data_path.name} 在同一目录且未改动，才能做交叉验证")
-    kb.set_reranker(None)
-    try:
-        questions, counts = learn.training_questions(kb, paths)
-        fold, rerankers = learn.fold_rerankers(kb, questions)
-    finally:
-        kb.set_reranker(shipped)
+    done = _FOLD_RERANKERS.setdefault(kb, {})
+    if tuple(sha1s) not in done:
+        kb.set_reranker(None)
+        try:
+            questions, counts = learn.training_questions(kb, paths)
+            done[tuple(sha1s)] = (counts, *learn.fold_rerankers(kb, questions))
+        finally:
+            kb.set_reranker(shipped)
+    counts, fold, rerankers = done[tuple(sha1s)]
     start = sum(n for _, n in counts[: sha1s.index(sha1)])
     return fold[start:start + len(resolved)], rerankers
 

@@ -95,7 +95,7 @@ def test_learned_reranker_lifts_a_colloquial_question(kb):
     assert before is None or after < before
 
 
-def test_eval_cross_validates_a_reranker_trained_on_the_file(kb, tmp_path):
+def test_eval_cross_validates_a_reranker_trained_on_the_file(kb, tmp_path, monkeypatch):
     data = tmp_path / "train.json"
     rows = TRAINING * 2  # enough questions for every fold to train on
     data.write_text(json.dumps([{"问题": t, "相关法规": {f"中华人民共和国劳动合同法第{n}条": "" for _, n in g}}
@@ -105,12 +105,16 @@ def test_eval_cross_validates_a_reranker_trained_on_the_file(kb, tmp_path):
         trained = learn.fit_reranker(kb, _questions(rows))
         trained.trained_on = learn.trained_on([(data, len(rows))])
         kb.set_reranker(trained)
+        fitted = []
+        monkeypatch.setattr(learn, "fold_rerankers", lambda *a, real=learn.fold_rerankers: fitted.append(1) or real(*a))
         row = evaluate(kb, _questions(rows), ["pipeline"], data_path=data)[0]
+        again = evaluate(kb, _questions(rows), ["pipeline"], data_path=data)[0]
         other = evaluate(kb, _questions(rows), ["pipeline"], data_path=None)[0]
     finally:
         kb.set_reranker(shipped)
     assert row["cv"] is True and other["cv"] is False
     assert row["queries"] == len(rows)
+    assert fitted == [1] and again["recall@10"] == row["recall@10"]  # the fold rerankers are fitted once per index and files
 
 
 def _unit(x):
