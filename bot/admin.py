@@ -350,8 +350,9 @@ class Service:
         from the index back (after a full rebuild), and take uploaded documents the registry does
         not know out of the index (an upload killed between the index swap and its registration).
         Files such a killed upload saved are deleted. Returns how many documents were put back."""
-        registered = {d["doc_id"] for d in self.records.documents()}
-        kept = {PurePosixPath(d["file"]).parts[0] for d in self.records.documents() if d["file"]}
+        documents = self.records.documents()
+        registered = {d["doc_id"] for d in documents}
+        kept = {PurePosixPath(d["file"]).parts[0] for d in documents if d["file"]}
         if self.uploads.is_dir():
             for folder in self.uploads.iterdir():
                 if folder.is_dir() and folder.name not in kept:
@@ -363,7 +364,7 @@ class Service:
                 update(self.settings, remove_docs=orphans, embedder=self.kb.embedder)
                 self.reload()
         docs = []
-        for d in self.records.documents():
+        for d in documents:
             if self.doc_units(d["doc_id"]):
                 continue
             path = self.uploads / d["file"]

@@ -153,7 +153,7 @@ class KnowledgeBase:
         # whose chapter and law vocabulary a unit is scored with: its own, or a card's first cited article's
         self._vocab_rows = np.arange(len(rows))
         for i, refs in self._cites.items():
-            cited = [r for ref in refs for r in self._article_rows.get(article_id(*ref), [])]
+            cited = [r for ref in refs for r in self.article_rows(*ref)]
             if cited:
                 self._vocab_rows[i] = cited[0]
 
