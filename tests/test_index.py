@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import shutil
 import sqlite3
@@ -340,3 +341,12 @@ def test_alias_words_reach_the_tokenizer(kb):
     # build teaches jieba every law's short name, so 劳动合同法 stays one BM25 token
     assert "劳动合同法" in tokenize("劳动合同法规定")
     assert norm_title("《中华人民共和国劳动合同法》") == "劳动合同法"
+
+
+def test_building_bm25_logs_nothing_below_warning(caplog):
+    """bm25s turns its own logger to DEBUG on import; a user's terminal must not show its debug lines."""
+    from bot.index.sparse import SparseIndex
+
+    with caplog.at_level(logging.DEBUG):
+        SparseIndex.build([["劳动", "合同"], ["工资"]])
+    assert not [r for r in caplog.records if r.name.startswith("bm25s") and r.levelno < logging.WARNING]

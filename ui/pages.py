@@ -77,7 +77,7 @@ def resident_page(service: Service) -> None:
                          autofocus=True, max_length=2000)
         send = gr.Button("提问", variant="primary", scale=1, min_width=80, elem_id="resident-send")
     with gr.Row(equal_height=True):
-        reason = gr.Textbox(show_label=False, placeholder="点 👍（好）或 👎（差）评价回答后，可在这里补充原因（可选）",
+        reason = gr.Textbox(show_label=False, placeholder="在回答下方点赞（好）或点踩（差）后，可在这里补充原因（可选）",
                             scale=5, elem_id="feedback-reason")
         send_reason = gr.Button("提交原因", scale=1, min_width=80, size="sm")
     rated = gr.Markdown(elem_id="feedback-status")
@@ -130,7 +130,7 @@ def resident_page(service: Service) -> None:
 
     def add_reason(text: str, fid):
         if not fid:
-            return text, "请先点 👍 或 👎 评价一条回答。"
+            return text, "请先在回答下方点赞（好）或点踩（差），评价一条回答。"
         if not (text or "").strip():
             return text, "原因是空的。"
         service.records.set_reason(fid, text)

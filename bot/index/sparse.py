@@ -5,10 +5,15 @@ tokens in seconds instead of re-tokenising the corpus.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import bm25s
 import numpy as np
+
+# bm25s sets its own logger to DEBUG on import, so once anything configures logging ("Building
+# index from tokens") reaches a user's terminal; its debug lines are of no use to them.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 FOLDER = "bm25"
 
