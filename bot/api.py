@@ -30,11 +30,9 @@ from .index.layout import IndexUnavailable
 from .records import Records
 from .retrieval.search import Filters, QueryError
 from .sources import LoadError
-from .units import STATUSES
 
 MAX_BODY = 64 * 1024  # JSON bodies; uploads have their own limit (Settings.max_file_mb)
 MAX_HISTORY = 20
-STATUS_ALIASES = {"current": None, "all": ["all"]}  # as the CLI's --status
 
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 413: "too_large", 422: "invalid_request",
                429: "rate_limited", 503: "unavailable"}
@@ -148,10 +146,10 @@ class BodyLimit:
 
 
 def _filters(level: list[str], law: list[str], status: str | None, region: list[str]) -> Filters:
-    if status and status not in STATUS_ALIASES and status not in STATUSES:
-        raise HTTPException(400, f"status 只能是 current、all 或 {'、'.join(STATUSES)}")
-    return Filters(level=level, law=law, status=STATUS_ALIASES.get(status, [status]) if status else None,
-                   region=region)
+    try:
+        return Filters.parse(level=level, law=law, status=status, region=region)
+    except QueryError as exc:
+        raise HTTPException(400, str(exc)) from exc
 
 
 def _sse(event: str, data) -> str:

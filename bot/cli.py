@@ -13,9 +13,6 @@ from .config import Settings
 from .index import layout
 from .sources import LoadError
 
-STATUS_ALIASES = {"current": None, "all": ["all"]}
-
-
 def _settings(args) -> Settings:
     return Settings.load(index_dir=getattr(args, "index_dir", None), embedding=getattr(args, "embedding", None))
 
@@ -23,8 +20,7 @@ def _settings(args) -> Settings:
 def _filters(args):
     from .retrieval.search import Filters
 
-    status = STATUS_ALIASES.get(args.status, [args.status]) if args.status else None
-    return Filters(level=args.level or [], law=args.law_filter or [], status=status, region=args.region or [])
+    return Filters.parse(level=args.level, law=args.law_filter, status=args.status, region=args.region)
 
 
 def _print_json(obj) -> None:
@@ -101,6 +97,20 @@ def cmd_stats(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.target == "grades":
+        from .answer.evaluate import summarise_grades
+
+        if not args.file:
+            raise ValueError("eval grades 需要评分表文件：python -m bot eval grades FILE")
+        summary = summarise_grades(Path(args.file))
+        if args.json:
+            _print_json(summary)
+        else:
+            for k, v in summary.items():
+                print(f"{k}: {v}")
+        return 0
+    if not args.data:
+        raise ValueError("需要 --data：LeCoQA 或 LawBench 格式的 JSON 文件")
     if args.target == "answers":
         return cmd_eval_answers(args)
     from .eval import evaluate, load_questions
@@ -160,9 +170,13 @@ def parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_stats)
 
     e = sub.add_parser("eval", help="评测：检索（默认）或 answers（回答）")
-    e.add_argument("target", nargs="?", choices=("retrieval", "answers"), default="retrieval")
-    e.add_argument("--data", required=True, help="LeCoQA 或 LawBench 格式的 JSON 文件（answers 也接受多轮对话文件）")
+    e.add_argument("target", nargs="?", choices=("retrieval", "answers", "grades"), default="retrieval",
+                   help="grades FILE：汇总一份已评分的评分表（A/B/C 各占多少）")
+    e.add_argument("file", nargs="?", help="grades 的评分表（CSV，由 eval answers --sheet 生成）")
+    e.add_argument("--data", help="LeCoQA 或 LawBench 格式的 JSON 文件（answers 也接受多轮对话文件）")
     e.add_argument("--limit", type=int, help="只评测前 N 题")
+    e.add_argument("--sample", type=int, help="answers：在全部题目中均匀抽取 N 题")
+    e.add_argument("--sheet", help="answers：把问题、回答、出处和参考答案写成评分表（CSV），人工填 grade 列")
     e.add_argument("--audience", choices=("resident", "adviser", "enterprise"), default="resident")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)

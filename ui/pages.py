@@ -81,6 +81,8 @@ def resident_page(service: Service) -> None:
                             scale=5, elem_id="feedback-reason")
         send_reason = gr.Button("提交原因", scale=1, min_width=80, size="sm")
     rated = gr.Markdown(elem_id="feedback-status")
+    # readings of the last question when no answer fitted it: choosing one asks it
+    readings = gr.Radio([], label="您问的是哪一种情况？点选后接着问", visible=False, elem_id="resident-readings")
     with gr.Accordion("常见问题（点击直接提问）", open=True):
         with gr.Row(elem_classes="farun-starters"):
             starters = [(gr.Button(f"{topic}｜{q}", size="sm", min_width=200), q) for topic, q in STARTERS]
@@ -88,12 +90,13 @@ def resident_page(service: Service) -> None:
 
     def respond(message: str, history: list, pairs: list, ids: dict):
         message = (message or "").strip()
+        hidden = gr.update(choices=[], value=None, visible=False)
         if not message:
-            yield "", history, pairs, ids
+            yield "", history, pairs, ids, hidden
             return
         history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": "……"}]
-        yield "", history, pairs, ids
-        text = ""
+        yield "", history, pairs, ids, hidden
+        text, options = "", hidden
         try:
             for event in service.pipeline.stream(message, _turns(pairs), "resident"):
                 if "delta" in event:
@@ -105,15 +108,19 @@ def resident_page(service: Service) -> None:
                     text = render.answer_markdown(answer, service.kb)
                     ids = ids | {len(history) - 1: service.records.log_question(message, "resident", answer)}
                     pairs = pairs + [(message, answer.answer)]
+                    if answer.clarify:
+                        options = gr.update(choices=[(r.label, r.question) for r in answer.clarify], value=None,
+                                            visible=True)
                 history[-1] = {"role": "assistant", "content": text or "……"}
-                yield "", history, pairs, ids
+                yield "", history, pairs, ids, options
         except IndexUnavailable as exc:
             history[-1] = {"role": "assistant", "content": f"抱歉，知识库暂不可用：{exc}"}
-            yield "", history, pairs, ids
+            yield "", history, pairs, ids, hidden
 
-    outs = [msg, chat, turns, qids]
+    outs = [msg, chat, turns, qids, readings]
     msg.submit(respond, [msg, chat, turns, qids], outs)
     send.click(respond, [msg, chat, turns, qids], outs)
+    readings.input(lambda q: q, readings, msg).then(respond, [msg, chat, turns, qids], outs)
     for button, question in starters:
         button.click(lambda q=question: q, None, msg).then(respond, [msg, chat, turns, qids], outs)
 
@@ -171,14 +178,13 @@ def adviser_page(service: Service) -> None:
         if not q:
             raise gr.Error("请先输入问题或引用")
         kb = service.kb
-        st = None if status_value in (None, "current") else ["all"] if status_value == "all" else [status_value]
-        f = Filters(level=levels or [], law=[law_name.strip()] if (law_name or "").strip() else [], status=st,
-                    region=[region_name.strip()] if (region_name or "").strip() else [])
         try:
-            hits = kb.search(q, k=10, filters=f)
+            f = Filters.parse(level=levels, law=law_name, status=status_value, region=region_name)
         except QueryError as exc:
             raise gr.Error(str(exc)) from exc
-        answer = service.pipeline.ask(q, audience="adviser")
+        # one search with the adviser's filters: the card cites only what the list shows
+        *_, last = service.pipeline.stream(q, audience="adviser", filters=f)
+        answer, hits = last["answer"], last["hits"]
         service.records.log_question(q, "adviser", answer)
         uids = [h.unit.uid for h in hits]
         statuses = {h.unit.uid: h.unit.status for h in hits}

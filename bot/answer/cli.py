@@ -81,7 +81,8 @@ def cmd_eval_answers(args) -> int:
 
     from .evaluate import run
 
-    rows = run(_pipeline(args), Path(args.data), limit=args.limit, audience=args.audience)
+    rows = run(_pipeline(args), Path(args.data), limit=args.limit, audience=args.audience,
+               sheet=Path(args.sheet) if args.sheet else None, sample=args.sample)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     else:

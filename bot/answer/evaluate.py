@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import csv
 import json
 import re
 import statistics
@@ -46,30 +47,112 @@ def _percentiles(ms: list[float]) -> dict:
     return {"p50_ms": round(statistics.median(ms), 1), "p95_ms": round(p95, 1)}
 
 
-def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = None, audience: str = "resident") -> dict:
+def _statute_keys(ans: Answer) -> list[tuple[str, str]]:
+    """The statute articles an answer cites, in the order it cites them (cards and policies skipped)."""
+    return [_key(c.law, c.article) for c in ans.citations if c.level not in ("问答", "政策") and c.article.startswith("第")]
+
+
+def _quoted_keys(ans: Answer) -> set[tuple[str, str]]:
+    """Articles whose text the answer quotes, not only names."""
+    return {_key(c.law, c.article) for c in ans.citations
+            if c.level not in ("问答", "政策") and c.quote and f"「{c.quote}」" in ans.answer}
+
+
+def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = None, audience: str = "resident",
+                     sheet: Path | None = None, sample: int | None = None) -> dict:
     """Answer figures; cross-validated (`"cv": true`) when the shipped reranker was trained on the
-    file, as in retrieval evaluation."""
+    file, as in retrieval evaluation.
+
+    Beside `gold_citation_rate` (a gold article anywhere among the citations), what a reader
+    sees first: `lead_at_1` (the first statute cited is gold), `card_lead_precision` (answers led
+    by a Q&A card that cite a gold article) and `gold_quoted_rate` (a gold article's text is
+    quoted, not only named). `sample` takes that many questions evenly spread over the file;
+    `sheet` writes them with answers and reference answers for grading by reading."""
     kb = pipeline.kb
     present = _present(kb)
     _, questions = load_questions(path)
     folds = cross_validation(kb, resolve_gold(kb, questions), path)
-    questions = questions[:limit] if limit else questions
-    hit, scored, fabricated_total, removed, abstained, ms = 0, 0, 0, 0, 0, []
+    chosen = range(len(questions))
+    if sample:
+        chosen = sorted({round(i * len(questions) / sample) for i in range(sample)})
+    elif limit:
+        chosen = range(min(limit, len(questions)))
+    wanted = set(chosen)
+    n = {"scored": 0, "hit": 0, "lead": 0, "quoted": 0, "card_leads": 0, "card_gold": 0, "card_scored": 0,
+         "fabricated": 0, "removed": 0, "abstained": 0, "clarified": 0}
+    ms, rows = [], []
     for i in in_fold_order(kb, folds, len(questions)):
+        if i not in wanted:
+            continue
         q = questions[i]
         t = time.perf_counter()
         ans = pipeline.ask(q.text, audience=audience)
         ms.append((time.perf_counter() - t) * 1000)
-        abstained += ans.abstained
-        fabricated_total += fabricated(pipeline, ans)
-        removed += len(ans.removed_citations)
+        n["abstained"] += ans.abstained
+        n["clarified"] += ans.decision == "clarify"
+        n["fabricated"] += fabricated(pipeline, ans)
+        n["removed"] += len(ans.removed_citations)
+        n["card_leads"] += ans.led_by == "card"
         gold = {_resolve(kb, g) for g in q.gold} & present
+        cited = {_key(c.law, c.article) for c in ans.citations}
         if gold:
-            scored += 1
-            hit += bool({_key(c.law, c.article) for c in ans.citations} & gold)
-    return {"questions": len(questions), "scored": scored, "gold_citation_rate": round(hit / max(scored, 1), 4),
-            "fabricated_citations": fabricated_total, "removed_citations": removed,
-            "abstain_rate": round(abstained / max(len(questions), 1), 4), **_percentiles(ms), "cv": folds is not None}
+            statutes = _statute_keys(ans)
+            n["scored"] += 1
+            n["hit"] += bool(cited & gold)
+            n["lead"] += bool(statutes) and statutes[0] in gold
+            n["quoted"] += bool(_quoted_keys(ans) & gold)
+            if ans.led_by == "card":
+                n["card_scored"] += 1
+                n["card_gold"] += bool(cited & gold)
+        if sheet:
+            rows.append((i, q, ans, gold))
+    if sheet:
+        write_sheet(sheet, [(i, q.text, ans, sorted(gold), references(path).get(i, "")) for i, q, ans, gold in sorted(rows, key=lambda r: r[0])])
+    asked = max(len(wanted), 1)
+    return {"questions": len(wanted), "scored": n["scored"],
+            "gold_citation_rate": round(n["hit"] / max(n["scored"], 1), 4),
+            "lead_at_1": round(n["lead"] / max(n["scored"], 1), 4),
+            "gold_quoted_rate": round(n["quoted"] / max(n["scored"], 1), 4),
+            "card_leads": n["card_leads"],
+            "card_lead_precision": round(n["card_gold"] / max(n["card_scored"], 1), 4),
+            "fabricated_citations": n["fabricated"], "removed_citations": n["removed"],
+            "abstain_rate": round(n["abstained"] / asked, 4), "clarify_rate": round(n["clarified"] / asked, 4),
+            **_percentiles(ms), "cv": folds is not None}
+
+
+# ---- grading by reading ---------------------------------------------------------------------
+SHEET_COLUMNS = ["id", "question", "answer", "sources", "gold", "reference_answer", "grade", "comment"]
+GRADES = {"A": "correct and useful", "B": "on topic, question left unanswered", "C": "wrong or off-topic"}
+
+
+def references(path: Path) -> dict[int, str]:
+    """The reference (lawyers') answers of a LeCoQA file by position; empty for other formats."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {i: d.get("答案文本", "") for i, d in enumerate(data) if isinstance(d, dict)}
+
+
+def write_sheet(path: Path, rows: list[tuple[int, str, Answer, list, str]]) -> None:
+    """A CSV a person grades: fill `grade` with A (correct and useful), B (on topic but the question
+    is left unanswered) or C (wrong or off-topic), and optionally a comment."""
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(SHEET_COLUMNS)
+        for i, question, ans, gold, reference in rows:
+            sources = "\n".join(f"{c.label}：{c.quote}" for c in ans.citations)
+            w.writerow([i, question, ans.answer, sources, "；".join(f"{law}第{art}条" for law, art in gold), reference, "", ""])
+
+
+def summarise_grades(path: Path) -> dict:
+    """Shares of A / B / C in a graded sheet (rows left ungraded are counted apart)."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        grades = [(row.get("grade") or "").strip().upper()[:1] for row in csv.DictReader(f)]
+    bad = sorted({g for g in grades if g and g not in GRADES})
+    if bad:
+        raise ValueError(f"{path}: 评分只能是 {'/'.join(GRADES)}，发现 {'、'.join(bad)}")
+    graded = [g for g in grades if g]
+    out = {"rows": len(grades), "graded": len(graded)}
+    out.update({f"{g}_share": round(graded.count(g) / max(len(graded), 1), 4) for g in GRADES})
+    return out
 
 
 def evaluate_multiturn(pipeline: AnswerPipeline, path: Path, limit: int | None = None, k: int = 10) -> dict:
@@ -93,9 +176,10 @@ def evaluate_multiturn(pipeline: AnswerPipeline, path: Path, limit: int | None =
     return out | _percentiles(ms)
 
 
-def run(pipeline: AnswerPipeline, path: Path, limit: int | None = None, audience: str = "resident") -> dict:
+def run(pipeline: AnswerPipeline, path: Path, limit: int | None = None, audience: str = "resident",
+        sheet: Path | None = None, sample: int | None = None) -> dict:
     """The evaluation the file's format calls for."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if data and isinstance(data, list) and "turns" in data[0]:
         return evaluate_multiturn(pipeline, path, limit)
-    return evaluate_answers(pipeline, path, limit, audience)
+    return evaluate_answers(pipeline, path, limit, audience, sheet, sample)

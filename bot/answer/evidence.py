@@ -12,13 +12,21 @@ from pathlib import Path
 
 
 from ..retrieval.search import Hit, KnowledgeBase
+from ..numerals import CN_NUMBER, cn_to_int
 from ..text import tokenize
 from ..units import CURRENT, Unit
 
 _DATA = Path(__file__).with_name("data")
-_SENTENCE_END = re.compile(r"(?<=[。！？；])")
+# Sentences end at 。！？ only: a rule's "；" often comes before the part that decides a case
+# (刑法第十七条's age bands, a 但书), so a quote never stops there.
+_SENTENCE_END = re.compile(r"(?<=[。！？])")
 _ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]|^\d+[.、．]")
+_EXCEPTION = re.compile(r"^(但是|但|然而)|除外[。！？]?$")  # a 但书 or 除外 clause qualifies the sentence before it
+_AGE_ASKED = re.compile(rf"({CN_NUMBER}|\d{{1,3}})\s*(?:周岁|岁)")
+_AGE_BOUND = re.compile(rf"(已满|不满|未满|年满)({CN_NUMBER}|\d{{1,3}})周岁")
 RELATIVE_FLOOR = 0.4  # a source's best sentence must match at least this share of the best one's
+PICK_SHARE = 0.7  # further sentences are picked only when they match nearly as well as the best
+WHOLE_CHARS = 150  # an article this short is quoted whole: cutting it saves nothing and can mislead
 MAX_ITEMS = 6  # list items quoted under one lead sentence before the rest are elided
 
 
@@ -45,24 +53,38 @@ def status_label(unit: Unit) -> str:
 class Piece:
     text: str
     lead: int | None = None  # for a list item, the index of the sentence that introduces the list
+    para: int = 0  # the paragraph (款) it belongs to
 
 
 def split_pieces(text: str) -> list[Piece]:
     """Sentences of a unit; list items ((一) … / 1. …) remember the sentence that introduces them."""
     pieces: list[Piece] = []
     lead = None
-    for para in (p.strip() for p in text.split("\n")):
+    for n, para in enumerate(p.strip() for p in text.split("\n")):
         if not para:
             continue
         if _ITEM.match(para) and lead is not None:
-            pieces.append(Piece(para, lead))
+            pieces.append(Piece(para, lead, n))
             continue
         lead = None
         for sentence in filter(None, (s.strip() for s in _SENTENCE_END.split(para))):
-            pieces.append(Piece(sentence))
+            pieces.append(Piece(sentence, None, n))
         if para.endswith(("：", ":")):
             lead = len(pieces) - 1
     return pieces
+
+
+def ages_asked(question: str) -> list[int]:
+    """Ages the question states (十三岁, 15周岁): they decide which age band of a rule applies."""
+    return [a for m in _AGE_ASKED.finditer(question) if (a := cn_to_int(m.group(1))) is not None and 0 < a < 130]
+
+
+def age_fit(sentence: str, ages: list[int]) -> bool | None:
+    """Whether an asked age meets every 已满/不满 N 周岁 bound of the sentence; None when it sets none."""
+    bounds = [(kind, cn_to_int(n)) for kind, n in _AGE_BOUND.findall(sentence)]
+    if not bounds or not ages:
+        return None
+    return any(all(age >= n if kind in ("已满", "年满") else age < n for kind, n in bounds) for age in ages)
 
 
 @dataclass
@@ -99,10 +121,17 @@ class Source:
         return text
 
     def _shown(self) -> list[int]:
+        if sum(len(p.text) for p in self.pieces) <= WHOLE_CHARS:
+            return list(range(len(self.pieces)))
         shown = set(self.picked)
         for i in self.picked:
             if (lead := self.pieces[i].lead) is not None:
                 shown.add(lead)
+            # a rule is quoted with its 但书, an exception with the rule it qualifies
+            for j, k in ((i, i + 1), (i - 1, i)):
+                if 0 <= j and k < len(self.pieces) and self.pieces[j].para == self.pieces[k].para \
+                        and _EXCEPTION.search(self.pieces[k].text):
+                    shown.update((j, k))
             items = [j for j, p in enumerate(self.pieces) if p.lead == i]
             if items and not shown.intersection(items):  # a picked list intro quotes its list
                 shown.update(items[:MAX_ITEMS])
@@ -120,14 +149,19 @@ def make_source(kb: KnowledgeBase, n: int, hit: Hit, question: str, keep: int = 
     """A source with its `keep` best sentences picked (at least the first, so there is a quote)."""
     weights = {t: kb.sparse.idf(t) for t in token_set(question)}
     pieces = split_pieces(body(hit.unit)) or [Piece(body(hit.unit))]
-    scores = []
-    for i, p in enumerate(pieces):
-        tokens = token_set(p.text)
-        scores.append((sum(w for t, w in weights.items() if t in tokens), -i))
+    lexical = [sum(w for t, w in weights.items() if t in token_set(p.text)) for p in pieces]
+    relevance = max(lexical)
+    ages, scores = ages_asked(question), []
+    for i, (p, score) in enumerate(zip(pieces, lexical)):
+        fit = age_fit(p.text, ages)
+        # The age band the asker falls in decides the case, whatever words it shares (every
+        # band that covers them outranks the rest); a band that excludes them is the wrong clause.
+        score = score + 10 * (relevance or 1.0) if fit else score / 2 if fit is False else score
+        scores.append((score, -i))
     ranked = sorted(range(len(pieces)), key=lambda i: scores[i], reverse=True)
     best = scores[ranked[0]][0]
-    picked = [i for i in ranked[:keep] if scores[i][0] >= 0.5 * best and (scores[i][0] > 0 or i == ranked[0])]
-    return Source(n, hit, pieces, sorted(picked), best)
+    picked = [i for i in ranked[:keep] if scores[i][0] >= PICK_SHARE * best and (scores[i][0] > 0 or i == ranked[0])]
+    return Source(n, hit, pieces, sorted(picked), relevance)
 
 
 def numbered(sources: list[Source]) -> list[Source]:

@@ -53,6 +53,13 @@ class Referral(BaseModel):
         return f"{self.channel}（{self.phone}）" if self.phone and self.phone not in self.channel else self.channel
 
 
+class ClarifyOption(BaseModel):
+    """One reading of an unclear question, offered to choose from (a button in the page)."""
+
+    label: str  # what this reading is about, e.g. 《民法典》继承编·遗嘱继承
+    question: str  # the question to ask when it is chosen
+
+
 class Answer(BaseModel):
     question: str
     rewritten_question: str
@@ -65,7 +72,10 @@ class Answer(BaseModel):
     referral: list[Referral] = Field(default_factory=list)
     composer: Literal["offline", "llm"] = "offline"
     fallback_reason: str = ""
-    confidence: float = 0.0
+    confidence: float = 0.0  # calibrated: how likely the answer leads with a governing rule or a fitting card
+    led_by: Literal["card", "statute", ""] = ""  # what the answer's first statement rests on
+    card_fit: float = 0.0  # the fit of the best Q&A card among the hits (it leads only above the threshold)
+    clarify: list[ClarifyOption] = Field(default_factory=list)  # readings to choose from when unsure
     card: str = ""  # advisers: a plain-text answer card to copy into a reply
     notes: list[str] = Field(default_factory=list)  # what the pipeline changed about the input
     disclaimer: str = DISCLAIMER

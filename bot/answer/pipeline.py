@@ -3,7 +3,12 @@ compose → verify, as one langchain runnable.
 
 `AnswerPipeline.stream` yields events: {"delta": text} as checked text becomes available,
 {"reset": reason} when a model's partly shown answer is withdrawn for the offline one, and last
-{"answer": Answer}. `ask` returns just the answer.
+{"answer": Answer, "hits": the hits it was built from}. `ask` returns just the answer. Filters
+(an adviser's level, law, status, region) apply to the one search both use.
+
+A Q&A card leads an answer only when it fits the question (`cardfit`); a card that does not fit
+is no source at all. Without a fitting card the answer quotes the articles for what they are
+(related provisions) and offers readings of the question to choose from.
 """
 from __future__ import annotations
 
@@ -13,14 +18,16 @@ from collections.abc import Iterator
 from langchain_core.runnables import RunnableBranch, RunnableLambda, RunnablePassthrough
 
 from ..config import Settings
-from ..retrieval.search import KnowledgeBase, QueryError
+from ..lawnames import norm_title
+from ..retrieval.search import Filters, Hit, KnowledgeBase, QueryError
 from ..text import MAX_QUERY_CHARS
 from .abstain import Decision, decide
+from .cardfit import CardFit, CardFitter
 from .composers import ComposeError
 from .composers.llm import LLMComposer, LLMConfig
 from .composers.offline import OfflineComposer, quote_lines
 from .evidence import RELATIVE_FLOOR, Source, gather, numbered
-from .models import AUDIENCES, DISCLAIMER, Answer, Citation, Referral
+from .models import AUDIENCES, DISCLAIMER, Answer, Citation, ClarifyOption, Referral
 from .privacy import printable, redact
 from .referral import refer
 from .rewrite import Turn, condense
@@ -32,6 +39,8 @@ K = 10  # hits retrieved; the decision looks at all of them, composers at the fi
 # sources given to the offline composer (it quotes three for residents and names the rest)
 SOURCES = {"resident": 6, "adviser": 5, "enterprise": 3}
 LLM_EXTRA_SOURCES = 2  # a model can weigh a few more than a reader can skim
+NEAR_CARD = 0.2  # a card this likely to fit is offered as a reading of the question, not used
+MAX_READINGS = 3
 
 MESSAGES = {
     "empty": "问题是空的：请用一句话描述您遇到的法律问题，比如发生了什么、和谁有纠纷。",
@@ -48,6 +57,7 @@ class AnswerPipeline:
     def __init__(self, kb: KnowledgeBase, llm: LLMConfig | None = None, chat_model=None):
         self.kb = kb
         self.offline = OfflineComposer(kb)
+        self.cards = CardFitter(kb)
         self.llm = LLMComposer(llm, chat_model) if llm else None
         self.secrets = (llm.api_key,) if llm and llm.api_key else ()
         self.chain = self._build()
@@ -62,19 +72,23 @@ class AnswerPipeline:
             return RunnablePassthrough.assign(**{k: RunnableLambda(f) for k, f in fns.items()})
 
         prepare = (RunnableLambda(self._clean) | step(rewritten=self._condense)
-                   | step(hits=self._retrieve, policies=self._policies) | step(decision=self._decide))
+                   | step(hits=self._retrieve, policies=self._policies) | step(fit=self._fit)
+                   | step(decision=self._decide))
         respond = RunnableBranch((lambda s: s["decision"].kind == "answer", RunnableLambda(self._answer)),
                                  RunnableLambda(self._decline))
         return (prepare | respond).with_config(run_name="farun_answer")
 
     # ---- public ----------------------------------------------------------------------------
-    def stream(self, question: str, history: list[Turn] = (), audience: str = "resident") -> Iterator[dict]:
+    def stream(self, question: str, history: list[Turn] = (), audience: str = "resident",
+               filters: Filters | None = None) -> Iterator[dict]:
         if audience not in AUDIENCES:
             raise ValueError(f"audience 只能是 {'、'.join(AUDIENCES)}")
-        yield from self.chain.stream({"question": question, "history": list(history), "audience": audience})
+        yield from self.chain.stream({"question": question, "history": list(history), "audience": audience,
+                                      "filters": filters})
 
-    def ask(self, question: str, history: list[Turn] = (), audience: str = "resident") -> Answer:
-        *_, last = self.stream(question, history, audience)
+    def ask(self, question: str, history: list[Turn] = (), audience: str = "resident",
+            filters: Filters | None = None) -> Answer:
+        *_, last = self.stream(question, history, audience, filters)
         return last["answer"]
 
     # ---- steps -----------------------------------------------------------------------------
@@ -96,9 +110,12 @@ class AnswerPipeline:
     def _retrieve(self, s: dict) -> list:
         context = "\n".join(u for u, _ in s["history"])
         try:
-            return self.kb.search(s["rewritten"], k=K, context=context)
+            return self.kb.search(s["rewritten"], k=K, filters=s["filters"], context=context)
         except QueryError:
             return []
+
+    def _fit(self, s: dict) -> CardFit | None:
+        return self.cards.best(s["rewritten"], s["hits"]) if s["hits"] else None
 
     def _policies(self, s: dict) -> list:
         """Enterprises see policy documents first, expired ones included (and labelled)."""
@@ -116,13 +133,19 @@ class AnswerPipeline:
                  decision.confidence, s["rewritten"][:200])
         return decision
 
+    def _evidence_hits(self, s: dict) -> list[Hit]:
+        """The hits answers are built from: a fitting card first, cards that do not fit left out."""
+        fit: CardFit | None = s["fit"]
+        lead = [fit.hit] if fit and fit.fits else []
+        return lead + [h for h in s["hits"] if h.unit.level != "问答"]
+
     def _sources(self, s: dict, extra: int = 0) -> list[Source]:
         limit = SOURCES[s["audience"]] + extra
-        keep = 3 if s["audience"] == "adviser" else 1
-        q = s["rewritten"]
+        keep = 3 if s["audience"] == "adviser" else 2
+        q, hits = s["rewritten"], self._evidence_hits(s)
         if s["audience"] != "enterprise":
-            return gather(self.kb, q, s["hits"], limit, keep)
-        laws = gather(self.kb, q, [h for h in s["hits"] if h.unit.level != KnowledgeBase.POLICY_LEVEL], limit)
+            return gather(self.kb, q, hits, limit, keep)
+        laws = gather(self.kb, q, [h for h in hits if h.unit.level != KnowledgeBase.POLICY_LEVEL], limit)
         # a policy must match the question as well as the law the answer rests on
         floor = RELATIVE_FLOOR * max((x.relevance for x in laws), default=0.0)
         return numbered(gather(self.kb, q, s["policies"], limit, floor=max(floor, 1e-9)) + laws)
@@ -133,13 +156,16 @@ class AnswerPipeline:
         fallback, removed = "", []
         for composer in ([self.llm] if self.llm else []) + [self.offline]:
             sources = self._sources(s, LLM_EXTRA_SOURCES if composer is self.llm else 0)
-            lead = sources[0].unit if sources else None  # a leading Q&A card names its own referral
-            referrals = refer(q, [h.unit.law for h in s["hits"][:5]],
-                              card=lead.extra.get("referral") if lead and lead.level == "问答" else None)
+            lead = sources[0].unit if sources else None
+            card_led = lead is not None and lead.level == "问答"
+            # where to turn follows what the answer rests on: a leading card names its own channel,
+            # else the question's words and the law of the leading source, not every law retrieved
+            referrals = refer(q, [lead.law] if lead else [], card=lead.extra.get("referral") if card_led else None)
+            readings = [] if card_led else self._readings(s, sources)
             verifier = Verifier(self.kb, q, sources, self.secrets)
             parts, shown = [], 0
             try:
-                for chunk in composer.compose(q, sources, audience, referrals):
+                for chunk in composer.compose(q, sources, audience, referrals, readings):
                     parts.append(verifier.feed(chunk))
                     # Nothing is shown before the text cites a source: refusals and replies that
                     # went off the rails are replaced without the reader seeing them.
@@ -164,11 +190,32 @@ class AnswerPipeline:
                 question=s["question"], rewritten_question=q, audience=audience, answer="".join(parts).strip(),
                 citations=verifier.citations, removed_citations=removed + verifier.removed, referral=referrals,
                 composer=composer.name, fallback_reason=fallback, confidence=s["decision"].confidence,
+                led_by="card" if card_led else "statute" if lead else "", clarify=readings,
+                card_fit=s["fit"].probability if s["fit"] else 0.0,
                 card=card(q, [c for c in verifier.citations if c.unit_id in verifier.by_uid
                               and not _fabricates(self.kb, q, sources, c.quote)], referrals,
                           self.kb.settings.as_of.isoformat()) if audience == "adviser" else "",
-                notes=s["notes"])}
+                notes=s["notes"]), "hits": s["hits"]}
             return
+
+    def _readings(self, s: dict, sources: list[Source]) -> list[ClarifyOption]:
+        """Readings of a question no card fits, to choose from: a card that nearly fits (asked its
+        own way, so that choosing it brings the card), then the chapters the leading sources come
+        from, when they differ."""
+        out: list[ClarifyOption] = []
+        fit: CardFit | None = s["fit"]
+        if fit and not fit.fits and fit.probability >= NEAR_CARD:
+            title = fit.hit.unit.law.removeprefix("普法问答：")
+            out.append(ClarifyOption(label=title, question=(fit.hit.unit.extra.get("questions") or [title])[0]))
+        seen = set()
+        for src in sources:
+            u = src.unit
+            if not u.article or not u.chapter or (u.law, u.chapter) in seen:
+                continue
+            seen.add((u.law, u.chapter))
+            topic = u.chapter.split("/")[-1].split(" ")[-1]
+            out.append(ClarifyOption(label=f"《{norm_title(u.law)}》{topic}", question=f"{s['rewritten']}（{topic}）"))
+        return out[:MAX_READINGS] if len(out) > 1 else []
 
     def _decline(self, s: dict) -> Iterator[dict]:
         d: Decision = s["decision"]
@@ -185,7 +232,8 @@ class AnswerPipeline:
         yield {"delta": text}
         yield {"answer": Answer(
             question=s["question"], rewritten_question=q, audience=s["audience"], answer=text, decision=d.kind,
-            abstained=True, citations=citations, referral=referrals, confidence=d.confidence, notes=s["notes"])}
+            abstained=True, citations=citations, referral=referrals, confidence=d.confidence, notes=s["notes"]),
+            "hits": s["hits"]}
 
 
 def _fabricates(kb, question: str, sources: list[Source], quote: str) -> bool:

@@ -23,7 +23,7 @@ from ..index.store import UnitStore
 from ..lawnames import norm_title, parse_reference
 from ..numerals import ARTICLE_RE, article_key, cn_to_int
 from ..text import MAX_QUERY_CHARS, add_words, normalize, tokenize
-from ..units import CURRENT, Unit
+from ..units import CURRENT, STATUSES, Unit
 from ..validity import status_on
 from . import fusion
 from .expansion import Expansion, article_id
@@ -54,6 +54,21 @@ class Filters:
     status: list[str] | None = None
     region: list[str] = field(default_factory=list)
     source: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, level=(), law=(), status: str | None = None, region=()) -> "Filters":
+        """The one reading of filters as people give them (CLI flags, API parameters, page
+        controls): blank entries dropped; status "current" (or nothing) means 现行有效 only,
+        "all" every status, anything else that one status."""
+        def clean(values) -> list[str]:
+            values = [values] if isinstance(values, str) else values or []
+            return [v.strip() for v in values if v and v.strip()]
+
+        status = (status or "").strip()
+        if status not in ("", "current", "all", *STATUSES):
+            raise QueryError(f"status 只能是 current、all 或 {'、'.join(STATUSES)}")
+        return cls(level=clean(level), law=clean(law), region=clean(region),
+                   status=None if status in ("", "current") else ["all"] if status == "all" else [status])
 
 
 @dataclass

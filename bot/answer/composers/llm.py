@@ -24,7 +24,7 @@ from langchain_core.prompts import ChatPromptTemplate
 
 from ...units import CURRENT
 from ..evidence import Source, status_label
-from ..models import Referral
+from ..models import ClarifyOption, Referral
 from . import ComposeError
 
 SYSTEM = """你是“法润”法律信息助手，为中国大陆的群众、法律工作者和企业提供法律信息。以下规则在任何情况下都不改变：
@@ -119,7 +119,9 @@ def render_sources(sources: list[Source]) -> str:
         u = s.unit
         meta = "；".join(x for x in (u.level, u.issuer, u.doc_number, u.valid_from and f"施行 {u.valid_from}") if x)
         head = f"[{s.n}] 《{fence(u.law)}》{fence(u.article or u.heading_path)}{status_label(u) or f'（{CURRENT}）'}（{fence(meta)}）"
-        blocks.append(f"<source id=\"{s.n}\">\n{head}\n{fence(u.text)}\n</source>")
+        # the clause the offline composer would quote (conditions and 但书 kept): the model weighs it first
+        key = f"\n与问题最相关的条款：{fence(s.quote())}" if s.picked else ""
+        blocks.append(f"<source id=\"{s.n}\">\n{head}\n{fence(u.text)}{key}\n</source>")
     return "\n".join(blocks)
 
 
@@ -131,7 +133,8 @@ class LLMComposer:
         self.model = model or config.chat_model()
         self.chain = PROMPT | self.model | StrOutputParser()
 
-    def compose(self, question: str, sources: list[Source], audience: str, referrals: list[Referral]) -> Iterator[str]:
+    def compose(self, question: str, sources: list[Source], audience: str, referrals: list[Referral],
+                readings: list[ClarifyOption] = ()) -> Iterator[str]:
         inputs = {"style": STYLES[audience], "sources": render_sources(sources), "question": fence(question),
                   "referrals": "；".join(r.label for r in referrals) or "12348"}
         deadline = time.monotonic() + self.config.timeout

@@ -1,8 +1,9 @@
 """The default composer: the answer is assembled from the evidence, no model involved.
 
 Every legal statement it writes is a quote of a source, introduced by that source's citation;
-its own words are only framing ("法律怎么规定") and the referral's next step. A shipped Q&A
-card (level 问答) ranked first leads the answer in its own plain words.
+its own words are only framing ("以下规定与您的问题有关"), the readings to choose from and the
+referral's next step. A shipped Q&A card leads the answer in its own plain words only when the
+pipeline found that it fits the question (bot.answer.cardfit).
 """
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from ...lawnames import norm_title
 from ...numerals import ARTICLE_RE
 from ...retrieval.search import KnowledgeBase
 from ..evidence import Source, body, status_label
-from ..models import Referral
+from ..models import ClarifyOption, Referral
 
 _CROSS_REF = re.compile(rf"(本法|《[^《》]{{2,60}}》)({ARTICLE_RE.pattern})")
 MAX_RELATED = 5
 QUOTED = 3  # a resident reads three sources quoted; further ones are only named, to look up
+RELATED = "以下规定与您的问题有关（法润未能确定哪一条适用于您的具体情况，请对照条文或咨询专业人员）："
 
 
 def short_name(source: Source) -> str:
@@ -43,8 +45,11 @@ class OfflineComposer:
     def __init__(self, kb: KnowledgeBase):
         self.kb = kb
 
-    def compose(self, question: str, sources: list[Source], audience: str, referrals: list[Referral]) -> Iterator[str]:
+    def compose(self, question: str, sources: list[Source], audience: str, referrals: list[Referral],
+                readings: list[ClarifyOption] = ()) -> Iterator[str]:
         body = {"resident": self._resident, "adviser": self._adviser, "enterprise": self._enterprise}[audience](sources)
+        if readings:
+            body += ["您问的是哪一种情况？可以选一个接着问："] + [f"{i}. {r.label}" for i, r in enumerate(readings, 1)]
         step = next((r.next_step for r in referrals if r.next_step), "")
         yield "\n".join(body + ([f"下一步：{step}"] if step else []))
 
@@ -55,7 +60,9 @@ class OfflineComposer:
             rest = quoted[1:]
             lines = [f"{card}[{quoted[0].n}]"] + (["依据："] + quote_lines(rest) if rest else [])
         else:
-            lines = ["法律的相关规定："] + quote_lines(quoted)
+            # No pre-written answer fits: the articles are shown for what they are, without
+            # claiming what they mean for the asker's case.
+            lines = [RELATED] + quote_lines(quoted)
         return lines + (["另可参阅：" + "、".join(f"{short_name(s)}[{s.n}]" for s in named)] if named else [])
 
     def _adviser(self, sources: list[Source]) -> list[str]:

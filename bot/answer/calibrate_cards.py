@@ -1,0 +1,136 @@
+"""Fit the card-fit model of `bot.answer.cardfit.CALIBRATED` and measure it, cross-validated.
+
+    python -m bot.answer.calibrate_cards --dev ../shared/eval/lecoqa_dev.json [--index-dir DIR]
+
+Examples: every LeCoQA dev question with a Q&A card among its top hits (the card fits when the
+articles it cites include a gold article of the question), and the hand-written paraphrases and
+near misses of answer/data/card_fit_cases.json. A logistic model is fitted in 5 folds (folds
+by question); the threshold is the lowest probability at which the out-of-fold predictions
+reach PRECISION, and the figures printed are those out-of-fold predictions. The final weights
+are fitted on everything.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..config import Settings
+from ..eval import _resolve, load_questions
+from ..lawnames import norm_title
+from ..numerals import article_key, parse_article
+from ..retrieval.search import KnowledgeBase
+from .cardfit import FEATURES, TOP, CardFitter, FitWeights
+
+CASES = Path(__file__).with_name("data") / "card_fit_cases.json"
+PRECISION = 0.95  # a card that does not fit leading an answer is worse than no card
+FOLDS = 5
+L2 = 1.0
+
+
+def _card_keys(unit) -> set[tuple[str, str]]:
+    keys = set()
+    for ref in unit.extra.get("article_refs") or []:
+        parsed = parse_article(ref["article"])
+        if parsed:
+            keys.add((norm_title(ref["law"]), article_key(*parsed)))
+    return keys
+
+
+def examples(kb: KnowledgeBase, dev: Path | None, cases: Path = CASES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, labels, group) of every (question, card) pair; group numbers the questions."""
+    fitter = CardFitter(kb)
+    X, y, group = [], [], []
+    questions = []
+    if dev:
+        for q in load_questions(dev)[1]:
+            gold = {_resolve(kb, g) for g in q.gold}
+            questions.append((q.text, lambda unit, gold=gold: bool(_card_keys(unit) & gold), None))
+    for case in json.loads(cases.read_text(encoding="utf-8"))["cases"]:
+        questions.append((case["question"], lambda unit, c=case: c["fits"] if unit.doc_id.endswith(c["card"]) else None,
+                          case["card"]))
+    for g, (text, label_of, card) in enumerate(questions):
+        hits = kb.search(text, k=20)
+        qvec = kb.embedder.encode_query(text)
+        for rank, h in enumerate(hits, 1):
+            if h.unit.level != "问答" or (rank > TOP and not (card and h.unit.doc_id.endswith(card))):
+                continue
+            label = label_of(h.unit)
+            if label is None:
+                continue
+            f = fitter.features(text, h, min(rank, TOP + 1), qvec)
+            X.append([f[name] for name in FEATURES])
+            y.append(float(label))
+            group.append(g)
+    return np.asarray(X), np.asarray(y), np.asarray(group)
+
+
+def fit(X: np.ndarray, y: np.ndarray, l2: float = L2) -> tuple[np.ndarray, float]:
+    """Logistic regression by Newton's method (a few features: exact and quick)."""
+    A = np.hstack([X, np.ones((len(X), 1))])
+    w = np.zeros(A.shape[1])
+    reg = np.eye(A.shape[1]) * l2
+    reg[-1, -1] = 0.0  # the bias is not shrunk
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-A @ w))
+        grad = A.T @ (p - y) + reg @ w
+        hess = A.T @ (A * (p * (1 - p))[:, None]) + reg
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def predict(X: np.ndarray, coef: np.ndarray, bias: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-(X @ coef + bias)))
+
+
+def threshold_for(p: np.ndarray, y: np.ndarray, precision: float = PRECISION) -> float:
+    """The lowest threshold whose predictions at or above it reach `precision` (1.0 if none does)."""
+    for t in np.unique(np.round(p, 3)):
+        chosen = p >= t
+        if chosen.any() and y[chosen].mean() >= precision:
+            return float(t)
+    return 1.0
+
+
+def report(p: np.ndarray, y: np.ndarray, t: float) -> str:
+    chosen = p >= t
+    prec = y[chosen].mean() if chosen.any() else 0.0
+    return (f"threshold {t:.3f}: {int(chosen.sum())} of {len(y)} pairs lead ({int(y.sum())} fit); "
+            f"precision {prec:.3f}, recall {(y[chosen].sum() / max(y.sum(), 1)):.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bot.answer.calibrate_cards", description=__doc__.split("\n\n")[0])
+    p.add_argument("--index-dir")
+    p.add_argument("--dev", type=Path, help="LeCoQA-format file whose questions are examples (optional)")
+    p.add_argument("--cases", type=Path, default=CASES)
+    args = p.parse_args(argv)
+    kb = KnowledgeBase.open(Settings.load(index_dir=args.index_dir))
+    X, y, group = examples(kb, args.dev, args.cases)
+    print(f"{len(y)} (question, card) pairs from {len(set(group.tolist()))} questions; {int(y.sum())} fit")
+    fold = group % FOLDS
+    oof = np.zeros(len(y))
+    for f in range(FOLDS):
+        coef, bias = fit(X[fold != f], y[fold != f])
+        oof[fold == f] = predict(X[fold == f], coef, bias)
+    # thresholds chosen on the other folds' predictions, applied to each fold: an honest precision
+    held = np.zeros(len(y), bool)
+    for f in range(FOLDS):
+        held[fold == f] = oof[fold == f] >= threshold_for(oof[fold != f], y[fold != f])
+    print(f"cross-validated: {int(held.sum())} lead, precision {y[held].mean() if held.any() else 0:.3f}, "
+          f"recall {y[held].sum() / max(y.sum(), 1):.3f}")
+    t = threshold_for(oof, y)
+    print("out-of-fold, one threshold: " + report(oof, y, t))
+    coef, bias = fit(X, y)
+    weights = FitWeights(tuple(round(float(c), 3) for c in coef), round(bias, 3), round(t, 3))
+    print(f"paste into bot/answer/cardfit.py: CALIBRATED = {weights}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,117 @@
+"""Whether a Q&A card fits the question: its own decision, apart from article ranking.
+
+A card is a pre-written answer for one situation. Ranking first among the hits only says it
+shares words or meaning with the question; leading the answer needs more: the question must be
+about the card's situation. The fit is a logistic model over a few measured signals of the
+question against the card's own phrasings and scope:
+
+* `phrasing_cos`: the best cosine between the question and one of the card's phrasings (how
+  people ask about this situation), in the embedding model's space;
+* `phrasing_overlap`: the best IDF-weighted word overlap (F1) with one phrasing;
+* `answer_cover`: the IDF share of the question's words the card's title and answer contain;
+* `scope_conflict`: the question names something the card's scope says it does not cover;
+* `rank`: 1 / the card's rank among the hits.
+
+Weights and the threshold come from `python -m bot.answer.calibrate cards` (cross-validated on
+LeCoQA dev and the hand-written cases in answer/data/card_fit_cases.json); a card leads only at
+or above the threshold, chosen for precision.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..retrieval.search import Hit, KnowledgeBase
+from ..text import tokenize
+
+FEATURES = ("phrasing_cos", "phrasing_overlap", "answer_cover", "scope_conflict", "rank")
+TOP = 5  # cards ranked lower than this never lead
+
+
+@dataclass(frozen=True)
+class FitWeights:
+    coef: tuple[float, ...]
+    bias: float
+    threshold: float  # probability a card needs to lead
+
+
+# Chosen by `python -m bot.answer.calibrate cards` (see the module doc); paste its last line here.
+CALIBRATED = FitWeights(coef=(9.0, 4.0, 2.0, -4.0, 1.0), bias=-9.0, threshold=0.5)
+
+_NOT_COVERED = re.compile(r"不适用[：:](.+)$")
+_TERM_SPLIT = re.compile(r"[、，,；;。/和或及]")
+
+
+@dataclass
+class CardFit:
+    hit: Hit
+    features: dict[str, float]
+    probability: float
+    fits: bool
+
+
+def not_covered_terms(scope: str) -> list[str]:
+    """The situations a card's scope line excludes ("适用：…；不适用：工程款、劳务费")."""
+    m = _NOT_COVERED.search(scope or "")
+    return [t.strip() for t in _TERM_SPLIT.split(m.group(1))] if m else []
+
+
+class CardFitter:
+    def __init__(self, kb: KnowledgeBase, weights: FitWeights = CALIBRATED):
+        self.kb, self.weights = kb, weights
+        self._phrasings: dict[str, np.ndarray] = {}  # card uid -> its phrasings' embeddings (computed once)
+
+    def _phrasing_vectors(self, hit: Hit) -> np.ndarray:
+        uid = hit.unit.uid
+        if uid not in self._phrasings:
+            texts = list(hit.unit.extra.get("questions") or []) or [hit.unit.law]
+            self._phrasings[uid] = np.asarray([self.kb.embedder.encode_query(t) for t in texts], dtype=np.float32)
+        return self._phrasings[uid]
+
+    def features(self, question: str, hit: Hit, rank: int, qvec: np.ndarray | None = None,
+                 skip_phrasing: str | None = None) -> dict[str, float]:
+        """The fit signals of one card (`skip_phrasing`: leave one phrasing out, for calibration)."""
+        unit = hit.unit
+        phrasings = list(unit.extra.get("questions") or [])
+        qvec = self.kb.embedder.encode_query(question) if qvec is None else qvec
+        keep = [i for i, p in enumerate(phrasings) if p != skip_phrasing] or list(range(len(phrasings)))
+        vectors = self._phrasing_vectors(hit)[keep] if phrasings else self._phrasing_vectors(hit)
+        q_tokens = set(tokenize(question))
+        idf = {t: self.kb.sparse.idf(t) for t in q_tokens}
+        q_weight = sum(idf.values()) or 1.0
+        overlap = 0.0
+        for i in keep if phrasings else []:
+            p_tokens = set(tokenize(phrasings[i]))
+            shared = sum(idf[t] for t in q_tokens & p_tokens)
+            p_weight = sum(self.kb.sparse.idf(t) for t in p_tokens) or 1.0
+            recall, precision = shared / q_weight, shared / p_weight
+            overlap = max(overlap, 2 * recall * precision / (recall + precision) if shared else 0.0)
+        answer_tokens = set(tokenize(unit.law + " " + (unit.extra.get("answer") or "")))
+        excluded = [t for t in not_covered_terms(unit.extra.get("scope", "")) if len(t) >= 2]
+        return {
+            "phrasing_cos": float(np.max(vectors @ qvec)) if len(vectors) else 0.0,
+            "phrasing_overlap": overlap,
+            "answer_cover": sum(idf[t] for t in q_tokens & answer_tokens) / q_weight,
+            "scope_conflict": float(any(t in question for t in excluded)),
+            "rank": 1.0 / rank,
+        }
+
+    def probability(self, feats: dict[str, float]) -> float:
+        z = self.weights.bias + sum(c * feats[name] for c, name in zip(self.weights.coef, FEATURES))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def best(self, question: str, hits: list[Hit]) -> CardFit | None:
+        """The best-fitting Q&A card among the top hits (whether it fits enough to lead is `.fits`)."""
+        cards = [(rank, h) for rank, h in enumerate(hits[:TOP], 1) if h.unit.level == "问答"]
+        if not cards:
+            return None
+        qvec = self.kb.embedder.encode_query(question)
+        fits = []
+        for rank, h in cards:
+            feats = self.features(question, h, rank, qvec)
+            p = self.probability(feats)
+            fits.append(CardFit(h, feats, round(p, 3), p >= self.weights.threshold))
+        return max(fits, key=lambda f: f.probability)

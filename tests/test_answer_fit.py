@@ -1,0 +1,153 @@
+"""What an answer leads with and what it quotes: card fit, the clause that decides, readings to
+choose from, referral by topic, and one search for the adviser's filtered card."""
+from __future__ import annotations
+
+import pytest
+
+from answer_fixtures import tiny_kb
+from bot.answer.cardfit import CardFitter, FitWeights, not_covered_terms
+from bot.answer.evidence import age_fit, ages_asked, make_source
+from bot.answer.pipeline import AnswerPipeline
+from bot.answer.referral import refer
+from bot.retrieval.search import Filters, Hit
+from bot.units import Unit
+
+# Shaped like 刑法第十七条: one rule per paragraph, each with its age band.
+AGE_BANDS = ("已满十六周岁的人犯罪，应当负刑事责任。\n"
+             "已满十四周岁不满十六周岁的人，犯故意杀人、故意伤害致人重伤或者死亡罪的，应当负刑事责任。\n"
+             "已满十二周岁不满十四周岁的人，犯故意杀人、故意伤害罪，致人死亡，情节恶劣，经核准追诉的，应当负刑事责任。\n"
+             "因不满十六周岁不予刑事处罚的，责令其父母或者其他监护人加以管教；在必要的时候，依法进行专门矫治教育。")
+
+
+class _FlatIdf:
+    """A knowledge base stand-in for sentence scoring: every word weighs the same."""
+
+    class sparse:
+        @staticmethod
+        def idf(token: str) -> float:
+            return 1.0
+
+
+def _source(text: str, question: str, keep: int = 1):
+    unit = Unit(uid="u1", law="测试法", text=text, level="法律", source="test", doc_id="d1", article="第一条")
+    return make_source(_FlatIdf(), 1, Hit(1, unit, 1.0), question, keep)
+
+
+# ---- the clause that decides ----------------------------------------------------------------
+def test_ages_in_questions_and_bands():
+    assert ages_asked("十三岁的孩子打伤了同学") == [13] and ages_asked("我 15 周岁") == [15]
+    assert age_fit("已满十二周岁不满十四周岁的人", [13]) is True
+    assert age_fit("已满十六周岁的人犯罪", [13]) is False
+    assert age_fit("应当负刑事责任", [13]) is None
+
+
+def test_the_age_band_the_asker_is_in_is_quoted():
+    quote = _source(AGE_BANDS, "十三岁的孩子打伤了同学，要负刑事责任吗", keep=2).quote()
+    assert "已满十二周岁不满十四周岁" in quote
+    assert "已满十六周岁的人犯罪" not in quote
+    assert "因不满十六周岁不予刑事处罚的" in quote  # the band that also covers thirteen
+
+
+def test_an_exception_is_quoted_with_the_rule_it_qualifies():
+    text = ("承运人对运输过程中货物的毁损、灭失承担赔偿责任。但是，承运人能证明货物的毁损、灭失是因不可抗力、货物本身的"
+            "自然性质或者合理损耗以及托运人、收货人的过错造成的，不承担赔偿责任。\n其他款项的规定与本问题无关，只是为了让条文足够长，"
+            "不至于整条照录。其他款项的规定与本问题无关。")
+    quote = _source(text, "快递公司说不承担赔偿责任合理吗").quote()
+    assert quote.startswith("承运人对运输过程中货物的毁损、灭失承担赔偿责任。但是")
+
+
+def test_a_rule_is_not_cut_at_its_semicolon():
+    text = ("用人单位应当按时足额支付劳动报酬；用人单位拖欠或者未足额支付劳动报酬的，劳动者可以依法向当地人民法院申请支付令。\n"
+            + "与本问题无关的另一款规定，写得很长很长，只是为了让整条超过整条照录的长度上限。" * 3)
+    quote = _source(text, "拖欠工资可以申请支付令吗").quote()
+    assert "申请支付令" in quote and quote.startswith("用人单位应当按时足额支付劳动报酬；")
+
+
+def test_a_short_article_is_quoted_whole():
+    text = "第一句规定甲。第二句规定乙。"
+    assert _source(text, "乙").quote() == text
+
+
+# ---- card fit -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kb():
+    return tiny_kb()
+
+
+@pytest.fixture(scope="module")
+def pipeline(kb):
+    return AnswerPipeline(kb)
+
+
+def _card_hit(kb, question):
+    return next(h for h in kb.search(question, k=10) if h.unit.level == "问答")
+
+
+def test_scope_lines_name_what_a_card_does_not_cover():
+    assert not_covered_terms("适用：劳动者被拖欠工资；不适用：工程款、劳务费") == ["工程款", "劳务费"]
+    assert not_covered_terms("适用：劳动者被拖欠工资") == []
+
+
+def test_a_paraphrase_fits_better_than_a_near_miss(kb):
+    fitter = CardFitter(kb)
+    hit = _card_hit(kb, "公司不签劳动合同")
+    close = fitter.probability(fitter.features("入职三个月了公司还不跟我签劳动合同", hit, 1))
+    far = fitter.probability(fitter.features("房东不跟我签租房合同，押金能要回来吗", hit, 1))
+    assert close > far
+
+
+def test_a_card_below_the_threshold_does_not_lead(kb):
+    question = "公司一直不跟我签书面劳动合同怎么办"
+    leading = AnswerPipeline(kb).ask(question)
+    assert leading.led_by == "card" and leading.answer.startswith("入职超过一个月")
+    strict = AnswerPipeline(kb)
+    strict.cards.weights = FitWeights(strict.cards.weights.coef, strict.cards.weights.bias, threshold=1.01)
+    ans = strict.ask(question)
+    assert ans.led_by == "statute" and "问答" not in [c.level for c in ans.citations]
+    assert not ans.answer.startswith("入职超过一个月") and ans.answer.startswith("以下规定与您的问题有关")
+
+
+def test_scope_conflict_lowers_the_fit(kb):
+    fitter = CardFitter(kb)
+    hit = _card_hit(kb, "公司不签劳动合同")
+    hit.unit.extra["scope"] = "适用：劳动者与用人单位未订立书面劳动合同；不适用：劳务派遣"
+    try:
+        inside = fitter.features("公司不签劳动合同怎么办", hit, 1)
+        outside = fitter.features("劳务派遣公司不签劳动合同怎么办", hit, 1)
+    finally:
+        del hit.unit.extra["scope"]
+    assert inside["scope_conflict"] == 0 and outside["scope_conflict"] == 1
+    assert fitter.probability(outside) < fitter.probability(inside)
+
+
+# ---- readings, referral, the adviser's one search -------------------------------------------
+def test_an_answer_no_card_fits_offers_readings(pipeline):
+    ans = pipeline.ask("离婚以后孩子和财产的事情怎么处理")
+    assert ans.led_by == "statute"
+    if ans.clarify:  # offered only when the leading sources come from different chapters
+        assert 2 <= len(ans.clarify) <= 3 and all(r.label and r.question for r in ans.clarify)
+        assert "您问的是哪一种情况" in ans.answer
+
+
+def test_referral_follows_the_leading_source_not_every_law_retrieved():
+    question = "夜里有小偷进我家，我把他打伤了算正当防卫吗"
+    assert refer(question, ["中华人民共和国刑法"])[0].key != "hrss-12333"
+    assert refer("公司拖欠工资怎么办", ["中华人民共和国劳动合同法"])[0].key in ("hrss-12333", "labour-inspection")
+
+
+def test_the_adviser_card_cites_only_filtered_hits(pipeline):
+    question = "公司安排加班却不给加班费怎么办"
+    f = Filters.parse(law="劳动法")
+    *_, last = pipeline.stream(question, audience="adviser", filters=f)
+    answer, hits = last["answer"], last["hits"]
+    assert hits and all(h.unit.law == "中华人民共和国劳动法" for h in hits)
+    shown = {h.unit.uid for h in hits}
+    assert answer.citations and all(c.unit_id in shown for c in answer.citations)
+    assert "劳动合同法》" not in answer.card
+
+
+def test_one_filters_reading():
+    assert Filters.parse(status="current").status is None and Filters.parse(status="all").status == ["all"]
+    assert Filters.parse(law=" 民法典 ", level=["", "法律"]) == Filters(level=["法律"], law=["民法典"])
+    with pytest.raises(ValueError):
+        Filters.parse(status="永远有效")
