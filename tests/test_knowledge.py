@@ -327,7 +327,8 @@ def test_knowledge_folder_loads_through_the_folder_walker(cards):
 # (card file stem, a paraphrase that is none of the card's own phrasings)
 PARAPHRASES = [
     ("labour-no-contract", "干了半年活单位始终没和我签书面合同"),
-    ("labour-unpaid-wages", "工地包工头欠我三个月工钱不给"),
+    ("labour-unpaid-wages", "公司连着三个月没发工资了"),
+    ("labour-construction-wages", "工地包工头欠我三个月工钱不给"),
     ("labour-overtime-pay", "节假日值班加班工资应该按几倍算"),
     ("labour-probation", "试用期的工资最少要给多少"),
     ("labour-severance", "公司要裁掉我，补偿金按几个月工资算"),
