@@ -10,6 +10,8 @@ Each card becomes exactly one `Unit`:
 
 * Q&A: level 问答, law = the card title, heading_path = the first question, text = every phrasing
   of the question followed by the answer (so BM25 and the encoder both see how people ask).
+  `extra` carries the phrasings (`questions`), the answer, the citations and the card's `scope`
+  (适用：…；不适用：…), which is kept out of the text so its 不适用 words do not attract queries.
 * Policy: level 政策, law = the policy title, valid_from/valid_to = effective/expiry date; the
   status (现行有效 / 已失效) is left to `bot.validity.apply_validity`.
 """
@@ -32,6 +34,7 @@ SOURCE = "knowledge"
 CARD_KINDS = ("qa", "policy")
 QA_PREFIX = "普法问答："
 MAX_ANSWER_CHARS = 200  # a plain answer people read on a phone; longer belongs in a policy card or a guide
+MAX_SCOPE_CHARS = 150  # one line: 适用：…；不适用：…
 AUDIENCES = ("resident", "enterprise", "adviser")
 AUDIENCE_NAMES = {"resident": "居民", "enterprise": "企业", "adviser": "网格法律顾问"}
 POLICY_TOPICS = ("税费减免", "融资", "稳岗就业", "登记注册", "知识产权", "政府采购", "其他")
@@ -45,7 +48,8 @@ _FIELD_NAMES = {  # Chinese names shown next to the field key in error messages
     "eligibility": "适用对象", "benefit": "优惠内容", "conditions": "享受条件", "how_to_apply": "办理方式",
     "interpretation": "政策解读", "successor": "接续政策", "law": "法律名称", "article": "条号",
     "key": "编号", "name": "名称", "phone": "电话", "handles": "受理事项", "when": "何时使用",
-    "keywords": "关键词", "requires_source": "所需来源",
+    "keywords": "关键词", "requires_source": "所需来源", "scope": "适用范围", "reviewed_by": "审核人",
+    "reviewed_on": "审核日期",
 }
 
 
@@ -118,7 +122,46 @@ class QACard(_Strict):
     topic: str = Field(min_length=2)
     audience: list[Literal["resident", "enterprise", "adviser"]] = Field(min_length=1)
     referral: str | None = None
-    reviewed: date | None = None  # the day a person last checked the card against the law
+    # 适用：<the situation the answer covers>；不适用：<look-alike situations it does not>. One line;
+    # card-fit code reads it from unit.extra["scope"] to tell whether the card fits a question.
+    scope: str = Field(min_length=8, max_length=MAX_SCOPE_CHARS)
+    # who checked the card against the law, and when: empty until a person has actually done so
+    reviewed_by: str = ""
+    reviewed_on: date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_reviewed(cls, data: object) -> object:
+        """`reviewed: <date>` (the first edition's field) is read as reviewed_on."""
+        if isinstance(data, dict) and "reviewed" in data:
+            data = dict(data)
+            old = data.pop("reviewed")
+            if data.get("reviewed_on") is None:
+                data["reviewed_on"] = old
+        return data
+
+    @field_validator("reviewed_by", mode="before")
+    @classmethod
+    def _reviewed_by(cls, v: object) -> object:
+        return "" if v is None else v
+
+    @field_validator("scope")
+    @classmethod
+    def _scope(cls, v: str) -> str:
+        if "\n" in v:
+            raise ValueError("应写成一行：适用：……；不适用：……")
+        if not v.startswith("适用：") or "不适用：" not in v:
+            raise ValueError("应写作“适用：……；不适用：……”，先说卡片回答的情形，再说看着像但不适用的情形")
+        covers, _, excludes = v.removeprefix("适用：").partition("不适用：")
+        if len(covers.strip("；; ")) < 2 or len(excludes.strip("；;。 ")) < 2:
+            raise ValueError("“适用：”和“不适用：”后面都要写内容")
+        return v
+
+    @model_validator(mode="after")
+    def _review(self) -> "QACard":
+        if bool(self.reviewed_by) != bool(self.reviewed_on):
+            raise ValueError("reviewed_by：审核人和审核日期（reviewed_on）要一起填写，未经人工审核的两项都留空")
+        return self
 
     @field_validator("title")
     @classmethod
@@ -346,7 +389,7 @@ def card_unit(card: Card, path: Path) -> Unit:
                 "articles": [a.citation for a in card.articles],
                 "article_refs": [a.model_dump() for a in card.articles],
                 "topic": card.topic, "audience": card.audience, "referral": card.referral,
-                "reviewed": iso(card.reviewed),
+                "scope": card.scope, "reviewed_by": card.reviewed_by, "reviewed_on": iso(card.reviewed_on),
             },
         )
     lines = [
