@@ -72,13 +72,40 @@ def _fingerprint(units: list[Unit]) -> str:
     return h.hexdigest()[:16]
 
 
-def _embed(embedder, units: list[Unit], progress: bool) -> np.ndarray:
+def _previous_vectors(settings: Settings, embedder) -> dict[str, np.ndarray]:
+    """Vectors of the index being replaced, by the text they embed, when it used the same model:
+    a rebuild after editing a few cards then embeds only what changed (seconds, not minutes)."""
+    try:
+        folder = layout.current(settings.index_dir)
+        if layout.Manifest.load(folder).embedding != embedder.name:
+            return {}
+        store, dense = UnitStore(folder / layout.STORE, readonly=True), DenseIndex.load(folder)
+        try:
+            units = store.get([row["id"] for row in store.columns("id")])
+            return {hashlib.sha1(index_text(u).encode()).hexdigest(): dense.index.reconstruct(i)
+                    for i, u in units.items()}
+        finally:
+            store.close()
+    except Exception:  # no index, or one that cannot be read: nothing to reuse, embed everything
+        return {}
+
+
+def _embed(embedder, units: list[Unit], progress: bool, known: dict[str, np.ndarray] | None = None) -> np.ndarray:
     texts = [index_text(u) for u in units]
+    keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+    known = known or {}
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    bar = tqdm(total=len(texts), desc="向量化", unit="条", disable=not progress)
-    for i in range(0, len(texts), BATCH):
-        out[i : i + BATCH] = embedder.encode_passages(texts[i : i + BATCH])
-        bar.update(len(texts[i : i + BATCH]))
+    todo = []
+    for i, key in enumerate(keys):
+        if key in known:
+            out[i] = known[key]
+        else:
+            todo.append(i)
+    bar = tqdm(total=len(todo), desc="向量化", unit="条", disable=not progress)
+    for start in range(0, len(todo), BATCH):
+        batch = todo[start : start + BATCH]
+        out[batch] = embedder.encode_passages([texts[i] for i in batch])
+        bar.update(len(batch))
     bar.close()
     return out
 
@@ -115,7 +142,7 @@ def build(settings: Settings, progress: bool = True, embedder=None) -> layout.Ma
     apply_validity(loaded.units, settings.as_of, loaded.repeals)
     attach_questions(loaded.units)
     embedder = embedder or load_embeddings(settings.embedding, settings.threads)
-    vectors = _embed(embedder, loaded.units, progress)
+    vectors = _embed(embedder, loaded.units, progress, _previous_vectors(settings, embedder))
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     folder = layout.new_build_dir(settings.index_dir)
     try:
