@@ -219,11 +219,14 @@ def override_counts(units: list[Unit], path: Path = OVERRIDES) -> list[dict]:
     """Each entry of the override file that applies to some of `units`, with how many units it
     changes (a repeal: those published before its date; a restore: those labelled 已废止): what
     `python -m bot stats` reports as the overrides in force in an index."""
+    by_key: dict[tuple[str, str], list[Unit]] = {}
+    for u in units:
+        by_key.setdefault((u.level, norm_title(u.law)), []).append(u)
     out = []
     for kind in ("repealed", "restored"):
         for r in _override_rows(path, kind):
-            key, on = (r["level"], norm_title(r["title"])), parse_date(r.get("date"))
-            n = sum(1 for u in units if (u.level, norm_title(u.law)) == key and (
+            on = parse_date(r.get("date"))
+            n = sum(1 for u in by_key.get((r["level"], norm_title(r["title"])), []) if (
                 u.source_status == REPEALED if kind == "restored" else (_d(u.published) or date.min) < (on or date.max)))
             if n:
                 out.append({"kind": kind, "level": r["level"], "title": r["title"], "date": r.get("date", ""), "units": n})
