@@ -92,7 +92,13 @@ def cmd_stats(args) -> int:
         _print_json(stats)
     else:
         for k, v in stats.items():
-            print(f"{k}: {v}")
+            if k != "overrides":
+                print(f"{k}: {v}")
+        # the documented corrections of source labels this index was built with (validity_overrides.json)
+        print(f"overrides: {len(stats['overrides'])}")
+        for o in stats["overrides"]:
+            when = f" 自{o['date']}" if o["date"] else ""
+            print(f"  {'废止' if o['kind'] == 'repealed' else '恢复现行'}{when}  {o['level']}《{o['title']}》  {o['units']} 条")
     return 0
 
 

@@ -8,6 +8,10 @@ effect on 2027-01-01, and the 2019 text that is in force until then 历史版本
 * among the versions of one document, the latest that has started is in force; later ones are
   已公布尚未施行, earlier ones 历史版本 (in force until the next one started);
 * an explicit repeal (source label 已废止, a repeal decision, the override file) wins from its date;
+  a dated repeal also explains a source's 已废止 label, so a law repealed by an act not yet in
+  force (a code's 附则) is served as current until that act takes effect;
+* a document the override file *restores* (the source labels it 已废止, but no act repealed it)
+  has that label set aside, with the documented reason as its status note;
 * a policy past its expiry date is 已失效.
 """
 from __future__ import annotations
@@ -91,7 +95,7 @@ def resolve_versions(versions: list[Version], today: date) -> dict[str, Validity
         start = v.starts.isoformat() if v.starts else ""
         nxt = next((w.starts for w in ordered[i + 1 :] if w.starts and w.starts > (v.starts or date.min)), None)
         if v.repealed_on and v.repealed_on <= today:
-            out[v.key] = Validity(REPEALED, start, v.repealed_on.isoformat(), "依废止决定失效")
+            out[v.key] = Validity(REPEALED, start, v.repealed_on.isoformat(), f"已于{v.repealed_on.isoformat()}废止")
         elif v.source_status == REPEALED:
             out[v.key] = Validity(REPEALED, start, "", "来源标注已废止")
         elif v.expires and v.expires < today:
@@ -104,6 +108,8 @@ def resolve_versions(versions: list[Version], today: date) -> dict[str, Validity
                 note = f"来源标注“{v.source_status}”；按日期判断为现行文本"
             if nxt:
                 note = "；".join(filter(None, [note, f"新版本自{nxt.isoformat()}起施行"]))
+            if v.repealed_on:  # a repeal announced for a later day: say when
+                note = "；".join(filter(None, [note, f"自{v.repealed_on.isoformat()}起废止"]))
             until = v.repealed_on or v.expires or nxt
             ends = REPEALED if v.repealed_on else EXPIRED if v.expires else SUPERSEDED if nxt else ""
             out[v.key] = Validity(CURRENT, start, until.isoformat() if until else "", note, ends)
@@ -120,14 +126,41 @@ class Repeal:
     by: str
 
 
-def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str], Repeal] | None = None) -> None:
+@dataclass
+class Restore:
+    """A document the source labels 已废止 although no act repealed it: the override file names
+    why the label is wrong and the evidence, and both are shown to users as the basis."""
+
+    reason: str
+    evidence: list[str]
+
+    @property
+    def note(self) -> str:
+        return f"来源误标“已废止”，已更正：{self.reason}" + (f"（依据：{'；'.join(self.evidence)}）" if self.evidence else "")
+
+
+def _source_status(h: Unit, repeal: Repeal | None, restore: Restore | None) -> str:
+    """The source's label as the resolution should see it."""
+    if repeal and not repeal.on:
+        return REPEALED
+    if h.source_status == REPEALED and (repeal or restore):
+        # A dated repeal explains the label, so its date decides (a law repealed by an act that is
+        # not yet in force stays current until then); a restore says the label is wrong.
+        return ""
+    return h.source_status
+
+
+def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str], Repeal] | None = None,
+                   restored: dict[tuple[str, str], Restore] | None = None) -> None:
     """Set status, valid_from, valid_to and status_note on every unit, in place.
 
     Versions are the distinct doc_ids sharing a normalised title and level; `repeals` maps
     (level, normalised title) to the decision that repealed it: a 司法解释 decision repeals
-    司法解释 only, so a law it merely cites is never touched.
+    司法解释 only, so a law it merely cites is never touched. `restored` maps (level, normalised
+    title) to a documented correction of a wrong 已废止 label; a repeal of the same document wins
+    (an act that repeals it is stronger evidence than the absence of one).
     """
-    repeals = repeals or {}
+    repeals, restored = repeals or {}, restored or {}
     docs: dict[str, Unit] = {}
     for u in units:
         docs.setdefault(u.doc_id, u)
@@ -137,22 +170,25 @@ def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str]
     result: dict[str, Validity] = {}
     for (title, level), heads in groups.items():
         repeal = repeals.get((level, title))
+        restore = None if repeal else restored.get((level, title))
+        # a text re-issued under the same title after the repeal is not repealed by it
+        hit = {h.doc_id: bool(repeal) and (_d(h.published) or date.min) < (repeal.on or date.max) for h in heads}
         versions = [
             Version(
                 key=h.doc_id,
                 published=_d(h.published),
                 effective=_d(h.valid_from),
-                source_status=REPEALED if repeal and not repeal.on else h.source_status,
-                # a text re-issued under the same title after the repeal is not repealed by it
-                repealed_on=repeal.on if repeal and (_d(h.published) or date.min) < (repeal.on or date.max) else None,
+                source_status=_source_status(h, repeal if hit[h.doc_id] else None, restore),
+                repealed_on=repeal.on if hit[h.doc_id] else None,
                 expires=_d(h.valid_to) if h.level == "政策" else None,
             )
             for h in heads
         ]
         result.update(resolve_versions(versions, today))
-        if repeal:
-            for h in heads:
-                result[h.doc_id].note = "；".join(filter(None, [result[h.doc_id].note, f"废止依据：{repeal.by}"]))
+        for h in heads:
+            extra = (f"废止依据：{repeal.by}" if hit[h.doc_id] else
+                     restore.note if restore and h.source_status == REPEALED else "")
+            result[h.doc_id].note = "；".join(filter(None, [result[h.doc_id].note, extra]))
     for u in units:
         v = result[u.doc_id]
         u.status, u.valid_from, u.valid_to, u.status_note, u.ends_as = v.status, v.valid_from, v.valid_to, v.note, v.ends_as
@@ -161,9 +197,37 @@ def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str]
 OVERRIDES = Path(__file__).with_name("data") / "validity_overrides.json"
 
 
+def _override_rows(path: Path, kind: str) -> list[dict]:
+    if not path.exists():
+        return []
+    return json.loads(path.read_text(encoding="utf-8")).get(kind, [])
+
+
 def load_overrides(path: Path = OVERRIDES) -> dict[tuple[str, str], Repeal]:
     """Known source errors, as repeals keyed by normalised title (see the file's own notes)."""
-    if not path.exists():
-        return {}
-    rows = json.loads(path.read_text(encoding="utf-8"))["repealed"]
-    return {(r["level"], norm_title(r["title"])): Repeal(parse_date(r.get("date")), r["reason"]) for r in rows}
+    return {(r["level"], norm_title(r["title"])): Repeal(parse_date(r.get("date")), r["reason"])
+            for r in _override_rows(path, "repealed")}
+
+
+def load_restored(path: Path = OVERRIDES) -> dict[tuple[str, str], Restore]:
+    """Documents the source wrongly labels 已废止, keyed like load_overrides."""
+    return {(r["level"], norm_title(r["title"])): Restore(r["reason"], list(r.get("evidence", [])))
+            for r in _override_rows(path, "restored")}
+
+
+def override_counts(units: list[Unit], path: Path = OVERRIDES) -> list[dict]:
+    """Each entry of the override file that applies to some of `units`, with how many units it
+    changes (a repeal: those published before its date; a restore: those labelled 已废止): what
+    `python -m bot stats` reports as the overrides in force in an index."""
+    by_key: dict[tuple[str, str], list[Unit]] = {}
+    for u in units:
+        by_key.setdefault((u.level, norm_title(u.law)), []).append(u)
+    out = []
+    for kind in ("repealed", "restored"):
+        for r in _override_rows(path, kind):
+            on = parse_date(r.get("date"))
+            n = sum(1 for u in by_key.get((r["level"], norm_title(r["title"])), []) if (
+                u.source_status == REPEALED if kind == "restored" else (_d(u.published) or date.min) < (on or date.max)))
+            if n:
+                out.append({"kind": kind, "level": r["level"], "title": r["title"], "date": r.get("date", ""), "units": n})
+    return out

@@ -47,8 +47,12 @@ def test_manifest(built_index, laws_db):
     assert m.documents == kb.store.con.execute("SELECT COUNT(DISTINCT doc_id) FROM units").fetchone()[0] == 12
     assert m.newest_version == "2026-06-26"  # the 2026 商标法
     assert m.skipped == []
+    # the fixture's 环境保护法 (第一至二十条) is the one documented override that applies
+    assert [(o["kind"], o["title"], o["date"], o["units"]) for o in m.overrides] == [
+        ("repealed", "中华人民共和国环境保护法", "2026-08-15", 20)]
     stats = kb.stats()
     assert stats["units"] == m.units and 0 < stats["current_units"] < m.units
+    assert stats["overrides"] == m.overrides
 
 
 def test_repeal_decision_in_sample_repeals_old_interpretation(kb):
@@ -68,7 +72,9 @@ def test_statuses_from_laws_db(kb):
         ("2019-04-23", CURRENT, "2019-04-23", "2027-01-01"),
         ("2026-06-26", PENDING, "2027-01-01", ""),
     ]
-    assert {r["status"] for r in doc_rows(kb, "中华人民共和国环境保护法")} == {REPEALED}
+    hb = doc_rows(kb, "中华人民共和国环境保护法")
+    assert {r["status"] for r in hb} == {REPEALED} and {r["valid_to"] for r in hb} == {"2026-08-15"}
+    assert "生态环境法典" in hb[0]["status_note"]  # the repealing act, not just the source's label
     xf = doc_rows(kb, "中华人民共和国刑法")
     assert {r["status"] for r in xf} == {CURRENT} and "已被修改" in xf[0]["status_note"]
 

@@ -23,7 +23,7 @@ from ..text import add_words, tokenize
 from ..lawnames import norm_title, parse_reference
 from ..numerals import article_key
 from ..units import CURRENT, Unit
-from ..validity import apply_validity, load_overrides
+from ..validity import apply_validity, load_overrides, load_restored, override_counts
 from . import layout
 from .dense import DenseIndex
 from .sparse import SparseIndex
@@ -117,7 +117,7 @@ def _manifest(settings: Settings, embedder, store: UnitStore, units: list[Unit],
         built=datetime.now().isoformat(timespec="seconds"), as_of=settings.as_of.isoformat(),
         sources=dict(Counter(r["source"] for r in rows)), documents=len({r["doc_id"] for r in rows}),
         newest_version=max((r["published"] or "" for r in rows), default=""),
-        skipped=[asdict(s) for s in skipped],
+        skipped=[asdict(s) for s in skipped], overrides=override_counts(units),
     )
 
 
@@ -139,7 +139,7 @@ def _write(settings: Settings, folder: Path, units: list[Unit], vectors: np.ndar
 def build(settings: Settings, progress: bool = True, embedder=None) -> layout.Manifest:
     """Build the whole index from scratch and swap it in."""
     loaded = collect(settings)
-    apply_validity(loaded.units, settings.as_of, loaded.repeals)
+    apply_validity(loaded.units, settings.as_of, loaded.repeals, load_restored())
     attach_questions(loaded.units)
     embedder = embedder or load_embeddings(settings.embedding, settings.threads)
     vectors = _embed(embedder, loaded.units, progress, _previous_vectors(settings, embedder))
@@ -168,7 +168,7 @@ def update(settings: Settings, add: list[Unit] | None = None, remove_docs: list[
     embedder = embedder or load_embeddings(settings.embedding, settings.threads)
     if manifest.embedding != embedder.name:
         raise layout.IndexUnavailable(f"索引使用 {manifest.embedding}，不能用 {embedder.name} 增量更新：请完整重建")
-    apply_validity(add, settings.as_of, load_overrides())
+    apply_validity(add, settings.as_of, load_overrides(), load_restored())
     vectors = _embed(embedder, add, progress=False)
     folder = layout.new_build_dir(settings.index_dir)
     try:

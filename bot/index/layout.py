@@ -39,6 +39,8 @@ class Manifest:
     newest_version: str = ""
     skipped: list[dict] = field(default_factory=list)
     format: int = FORMAT
+    # entries of bot/data/validity_overrides.json that applied at build time, with unit counts
+    overrides: list[dict] = field(default_factory=list)
 
     def save(self, folder: Path) -> None:
         (folder / MANIFEST).write_text(json.dumps(asdict(self), ensure_ascii=False, indent=1), encoding="utf-8")

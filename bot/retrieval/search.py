@@ -412,4 +412,5 @@ class KnowledgeBase:
         m = self.manifest
         return {"units": m.units, "documents": m.documents, "sources": m.sources, "embedding": m.embedding,
                 "built": m.built, "as_of": m.as_of, "newest_version": m.newest_version,
-                "current_units": int(self._current_mask.sum()), "skipped_files": len(m.skipped)}
+                "current_units": int(self._current_mask.sum()), "skipped_files": len(m.skipped),
+                "overrides": m.overrides}
