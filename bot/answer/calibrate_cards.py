@@ -19,24 +19,21 @@ import numpy as np
 
 from ..config import Settings
 from ..eval import _resolve, load_questions
-from ..lawnames import norm_title
-from ..numerals import article_key, parse_article
 from ..retrieval.search import KnowledgeBase
-from .cardfit import FEATURES, TOP, CardFitter, FitWeights
+from .cardfit import FEATURES, TOP, CardFitter, FitWeights, card_article_keys
 
 CASES = Path(__file__).with_name("data") / "card_fit_cases.json"
-PRECISION = 0.95  # a card that does not fit leading an answer is worse than no card
+# A card that does not fit leading an answer is worse than no card. 0.95 is the goal; with these
+# signals the out-of-fold pair precision stays near 0.7 at any useful recall (docs/benchmarks.md),
+# so the threshold is set where it reaches PRECISION, and cards below it are offered as readings.
+PRECISION = 0.7
 FOLDS = 5
 L2 = 1.0
 
 
-def _card_keys(unit) -> set[tuple[str, str]]:
-    keys = set()
-    for ref in unit.extra.get("article_refs") or []:
-        parsed = parse_article(ref["article"])
-        if parsed:
-            keys.add((norm_title(ref["law"]), article_key(*parsed)))
-    return keys
+def card_name(unit) -> str:
+    """A card's file name without suffix, as the hand-written cases name it."""
+    return Path(unit.extra.get("file", "")).stem
 
 
 def examples(kb: KnowledgeBase, dev: Path | None, cases: Path = CASES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,20 +44,20 @@ def examples(kb: KnowledgeBase, dev: Path | None, cases: Path = CASES) -> tuple[
     if dev:
         for q in load_questions(dev)[1]:
             gold = {_resolve(kb, g) for g in q.gold}
-            questions.append((q.text, lambda unit, gold=gold: bool(_card_keys(unit) & gold), None))
+            questions.append((q.text, lambda unit, gold=gold: bool(card_article_keys(unit) & gold), None))
     for case in json.loads(cases.read_text(encoding="utf-8"))["cases"]:
-        questions.append((case["question"], lambda unit, c=case: c["fits"] if unit.doc_id.endswith(c["card"]) else None,
+        questions.append((case["question"], lambda unit, c=case: c["fits"] if card_name(unit) == c["card"] else None,
                           case["card"]))
     for g, (text, label_of, card) in enumerate(questions):
         hits = kb.search(text, k=20)
         qvec = kb.embedder.encode_query(text)
         for rank, h in enumerate(hits, 1):
-            if h.unit.level != "问答" or (rank > TOP and not (card and h.unit.doc_id.endswith(card))):
+            if h.unit.level != "问答" or (rank > TOP and not (card and card_name(h.unit) == card)):
                 continue
             label = label_of(h.unit)
             if label is None:
                 continue
-            f = fitter.features(text, h, min(rank, TOP + 1), qvec)
+            f = fitter.features(text, h, min(rank, TOP + 1), hits[:10], qvec)
             X.append([f[name] for name in FEATURES])
             y.append(float(label))
             group.append(g)
@@ -126,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
           f"recall {y[held].sum() / max(y.sum(), 1):.3f}")
     t = threshold_for(oof, y)
     print("out-of-fold, one threshold: " + report(oof, y, t))
+    for q in (0.5, 0.6, 0.7, 0.8, 0.9):
+        print(f"  out-of-fold at threshold {q}: " + report(oof, y, q))
     coef, bias = fit(X, y)
     weights = FitWeights(tuple(round(float(c), 3) for c in coef), round(bias, 3), round(t, 3))
     print(f"paste into bot/answer/cardfit.py: CALIBRATED = {weights}")

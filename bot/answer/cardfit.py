@@ -10,7 +10,9 @@ question against the card's own phrasings and scope:
 * `phrasing_overlap`: the best IDF-weighted word overlap (F1) with one phrasing;
 * `answer_cover`: the IDF share of the question's words the card's title and answer contain;
 * `scope_conflict`: the question names something the card's scope says it does not cover;
-* `rank`: 1 / the card's rank among the hits.
+* `rank`: 1 / the card's rank among the hits;
+* `basis_rank`: 1 / the rank among the statute hits of the best-placed article the card cites
+  (0 when none is retrieved): retrieval, on its own, agrees that the card's rule governs.
 
 Weights and the threshold come from `python -m bot.answer.calibrate cards` (cross-validated on
 LeCoQA dev and the hand-written cases in answer/data/card_fit_cases.json); a card leads only at
@@ -24,10 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..lawnames import norm_title
+from ..numerals import article_key, parse_article
 from ..retrieval.search import Hit, KnowledgeBase
 from ..text import tokenize
 
-FEATURES = ("phrasing_cos", "phrasing_overlap", "answer_cover", "scope_conflict", "rank")
+FEATURES = ("phrasing_cos", "phrasing_overlap", "answer_cover", "scope_conflict", "rank", "basis_rank")
 TOP = 5  # cards ranked lower than this never lead
 
 
@@ -39,7 +43,7 @@ class FitWeights:
 
 
 # Chosen by `python -m bot.answer.calibrate cards` (see the module doc); paste its last line here.
-CALIBRATED = FitWeights(coef=(9.0, 4.0, 2.0, -4.0, 1.0), bias=-9.0, threshold=0.5)
+CALIBRATED = FitWeights(coef=(0.258, 0.003, 0.402, -0.667, 0.172, 3.69), bias=-3.349, threshold=0.5)
 
 _NOT_COVERED = re.compile(r"不适用[：:](.+)$")
 _TERM_SPLIT = re.compile(r"[、，,；;。/和或及]")
@@ -51,6 +55,19 @@ class CardFit:
     features: dict[str, float]
     probability: float
     fits: bool
+
+
+def card_article_keys(unit) -> set[tuple[str, str]]:
+    """(law, article) keys of the articles a card cites."""
+    keys = set()
+    for ref in unit.extra.get("article_refs") or []:
+        if parsed := parse_article(ref["article"]):
+            keys.add((norm_title(ref["law"]), article_key(*parsed)))
+    return keys
+
+
+def hit_key(hit: Hit) -> tuple[str, str]:
+    return norm_title(hit.unit.law), article_key(hit.unit.article_no, hit.unit.sub_no) if hit.unit.article_no else ""
 
 
 def not_covered_terms(scope: str) -> list[str]:
@@ -71,20 +88,22 @@ class CardFitter:
             self._phrasings[uid] = np.asarray([self.kb.embedder.encode_query(t) for t in texts], dtype=np.float32)
         return self._phrasings[uid]
 
-    def features(self, question: str, hit: Hit, rank: int, qvec: np.ndarray | None = None,
-                 skip_phrasing: str | None = None) -> dict[str, float]:
-        """The fit signals of one card (`skip_phrasing`: leave one phrasing out, for calibration)."""
+    def features(self, question: str, hit: Hit, rank: int, hits: list[Hit] = (),
+                 qvec: np.ndarray | None = None) -> dict[str, float]:
+        """The fit signals of one card among `hits`."""
         unit = hit.unit
         phrasings = list(unit.extra.get("questions") or [])
         qvec = self.kb.embedder.encode_query(question) if qvec is None else qvec
-        keep = [i for i, p in enumerate(phrasings) if p != skip_phrasing] or list(range(len(phrasings)))
-        vectors = self._phrasing_vectors(hit)[keep] if phrasings else self._phrasing_vectors(hit)
+        vectors = self._phrasing_vectors(hit)
+        statutes = [hit_key(h) for h in hits if h.unit.article_no]
+        basis = card_article_keys(unit)
+        basis_rank = next((1.0 / r for r, key in enumerate(statutes, 1) if key in basis), 0.0)
         q_tokens = set(tokenize(question))
         idf = {t: self.kb.sparse.idf(t) for t in q_tokens}
         q_weight = sum(idf.values()) or 1.0
         overlap = 0.0
-        for i in keep if phrasings else []:
-            p_tokens = set(tokenize(phrasings[i]))
+        for phrasing in phrasings:
+            p_tokens = set(tokenize(phrasing))
             shared = sum(idf[t] for t in q_tokens & p_tokens)
             p_weight = sum(self.kb.sparse.idf(t) for t in p_tokens) or 1.0
             recall, precision = shared / q_weight, shared / p_weight
@@ -97,6 +116,7 @@ class CardFitter:
             "answer_cover": sum(idf[t] for t in q_tokens & answer_tokens) / q_weight,
             "scope_conflict": float(any(t in question for t in excluded)),
             "rank": 1.0 / rank,
+            "basis_rank": basis_rank,
         }
 
     def probability(self, feats: dict[str, float]) -> float:
@@ -111,7 +131,7 @@ class CardFitter:
         qvec = self.kb.embedder.encode_query(question)
         fits = []
         for rank, h in cards:
-            feats = self.features(question, h, rank, qvec)
+            feats = self.features(question, h, rank, hits, qvec)
             p = self.probability(feats)
             fits.append(CardFit(h, feats, round(p, 3), p >= self.weights.threshold))
         return max(fits, key=lambda f: f.probability)

@@ -27,6 +27,7 @@ _AGE_BOUND = re.compile(rf"(已满|不满|未满|年满)({CN_NUMBER}|\d{{1,3}})�
 RELATIVE_FLOOR = 0.4  # a source's best sentence must match at least this share of the best one's
 PICK_SHARE = 0.7  # further sentences are picked only when they match nearly as well as the best
 WHOLE_CHARS = 150  # an article this short is quoted whole: cutting it saves nothing and can mislead
+KEEP_RANKED = 2  # top-ranked hits kept whatever their word overlap
 MAX_ITEMS = 6  # list items quoted under one lead sentence before the rest are elided
 
 
@@ -182,7 +183,11 @@ def gather(kb: KnowledgeBase, question: str, hits: list[Hit], limit: int, keep: 
     candidates = [make_source(kb, 0, h, question, keep) for h in hits[: 2 * limit]]
     top = max((c.relevance for c in candidates), default=0.0)
     cut = RELATIVE_FLOOR * top if floor is None else floor
-    sources = [c for i, c in enumerate(candidates) if c.relevance >= cut and (c.relevance > 0 or (i == 0 and floor is None))]
+    # The reranker's first choices stay even when they share few words with the question (the
+    # governing rule is often worded unlike the question: 民法典第一百五十三条 for a waiver of
+    # social insurance); the word-overlap floor only thins out the tail.
+    sources = [c for i, c in enumerate(candidates)
+               if (i < KEEP_RANKED and floor is None) or (c.relevance >= cut and c.relevance > 0)]
     if sources and sources[0].unit.level == "问答":
         refs = sources[0].unit.extra.get("article_refs") or []
         basis = [make_source(kb, 0, h, question, keep) for r in refs for h in kb.article(r["law"], r["article"])[:1]]
