@@ -10,9 +10,7 @@ import re
 import pytest
 
 from answer_fixtures import FIXTURES, tiny_kb, tiny_settings
-from bot.answer import cli as answer_cli
 from bot.answer.abstain import decide
-from bot.answer.evaluate import evaluate_answers, evaluate_multiturn, fabricated
 from bot.answer.evidence import gather, split_pieces
 from bot.answer.models import DISCLAIMER
 from bot.answer.pipeline import AnswerPipeline
@@ -20,6 +18,8 @@ from bot.answer.privacy import redact, scrub_secrets
 from bot.answer.referral import load_referrals, refer
 from bot.answer.rewrite import condense_offline, leans_on_context
 from bot.answer.verify import Verifier
+from bot.cli import answers as answer_cli
+from bot.lab.eval_answers import evaluate_answers, evaluate_multiturn, fabricated
 
 OVERTIME = "公司安排加班却不给加班费怎么办？"
 

@@ -10,9 +10,9 @@ import pytest
 
 from answer_fixtures import ScriptedChatServer, tiny_kb
 from bot.answer.composers.llm import LLMConfig
-from bot.answer.evaluate import fabricated
 from bot.answer.pipeline import AnswerPipeline
 from bot.answer.rewrite import condense
+from bot.lab.eval_answers import fabricated
 
 OVERTIME = "公司安排加班却不给加班费怎么办？"
 SECRET = "sk-farun-test-0123456789abcdef"

@@ -8,7 +8,7 @@ name them), the learned vocabulary of the candidate's chapter and law, and wheth
 names the law.
 
 The weights, priors, learned vocabularies (`expansion.Expansion`) and query map (`querymap`) ship in
-bot/data/reranker.json, written by `python -m bot.learn`; the pipeline works without the file
+bot/data/reranker.json, written by `python -m bot.lab.learn`; the pipeline works without the file
 (first-stage fusion order). The model is fitted here in numpy so that training,
 cross-validation and serving need nothing beyond the runtime.
 """

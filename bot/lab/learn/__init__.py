@@ -1,8 +1,8 @@
 """Learned components, trained from ../shared/eval (never from the sealed holdout).
 
-`make learn` (`python -m bot.learn --data …/lecoqa_dev.json --data …/lawbench_3-2_scene_article.json`)
+`make learn` (`python -m bot.lab.learn --data …/lecoqa_dev.json --data …/lawbench_3-2_scene_article.json`)
 rebuilds bot/data/reranker.json (the reranker's weights, priors and learned vocabulary) and
-prints its k-fold cross-validated figures; `bot.eval` uses the same folds, drawn over all the
+prints its k-fold cross-validated figures; `bot.lab.eval` uses the same folds, drawn over all the
 training files, when it scores a file the reranker was trained on, so no question is ever scored
 by a model that saw it.
 """
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..retrieval import querymap
-from ..retrieval.expansion import LEVELS, Expansion
-from ..retrieval.querymap import QueryMap
-from ..retrieval.rerank import Candidates, Priors, Reranker, features, fit
-from ..retrieval.search import Filters, KnowledgeBase, SearchConfig
-from ..text import normalize, tokenize
+from ...retrieval import querymap
+from ...retrieval.expansion import LEVELS, Expansion
+from ...retrieval.querymap import QueryMap
+from ...retrieval.rerank import Candidates, Priors, Reranker, features, fit
+from ...retrieval.search import Filters, KnowledgeBase, SearchConfig
+from ...text import normalize, tokenize
+from ..data import load_questions, resolve_gold
 
 FOLDS = 5
 SEED = 13
@@ -145,8 +146,6 @@ TRAINABLE = ("lecoqa", "lawbench-3-2")  # kinds whose questions name their gold 
 def training_questions(kb: KnowledgeBase, paths: list[Path]) -> tuple[list, list[tuple[Path, int]]]:
     """The questions of all training files, in order, gold resolved against the index, and
     (file, question count) for `trained_on`. Folds are drawn over this combined list."""
-    from ..eval import load_questions, resolve_gold  # eval imports this module
-
     questions, files = [], []
     for path in paths:
         kind, qs = load_questions(path)

@@ -15,12 +15,13 @@ import statistics
 import time
 from pathlib import Path
 
-from ..eval import _present, _resolve, cross_validation, in_fold_order, load_questions, resolve_gold
+from ..answer.models import Answer
+from ..answer.pipeline import AnswerPipeline
 from ..lawnames import norm_title, parse_reference
 from ..numerals import ARTICLE_RE, article_key, parse_article
 from ..retrieval.search import Filters
-from .models import Answer
-from .pipeline import AnswerPipeline
+from .data import load_questions, present_keys, resolve, resolve_gold
+from .eval import cross_validation, in_fold_order
 
 _CITED = re.compile(rf"《([^《》]{{2,80}})》\s*({ARTICLE_RE.pattern})")
 
@@ -50,7 +51,7 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
     """Answer figures; cross-validated (`"cv": true`) when the shipped reranker was trained on the
     file, as in retrieval evaluation."""
     kb = pipeline.kb
-    present = _present(kb)
+    present = present_keys(kb)
     _, questions = load_questions(path)
     folds = cross_validation(kb, resolve_gold(kb, questions), path)
     questions = questions[:limit] if limit else questions
@@ -63,7 +64,7 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
         abstained += ans.abstained
         fabricated_total += fabricated(pipeline, ans)
         removed += len(ans.removed_citations)
-        gold = {_resolve(kb, g) for g in q.gold} & present
+        gold = {resolve(kb, g) for g in q.gold} & present
         if gold:
             scored += 1
             hit += bool({_key(c.law, c.article) for c in ans.citations} & gold)
@@ -79,7 +80,7 @@ def evaluate_multiturn(pipeline: AnswerPipeline, path: Path, limit: int | None =
     ms = []
     for conv in convs:
         first, follow = conv["turns"][:2]
-        gold = {_resolve(kb, g) for ref in conv["gold"] if (g := parse_reference(ref))}
+        gold = {resolve(kb, g) for ref in conv["gold"] if (g := parse_reference(ref))}
         t = time.perf_counter()
         ans1 = pipeline.ask(first)
         ans2 = pipeline.ask(follow, [(ans1.rewritten_question, ans1.answer)])

@@ -1,6 +1,6 @@
-"""Command line: python -m bot build | search | article | stats | eval.
+"""The parser of `python -m bot` and the retrieval commands: build, search, article, stats, eval.
 
-The CLI only parses arguments and renders library results (text or --json)."""
+The answer commands (ask, chat, eval answers) are in `bot.cli.answers`."""
 from __future__ import annotations
 
 import argparse
@@ -8,27 +8,19 @@ import json
 import sys
 from pathlib import Path
 
-from .answer.cli import add_commands as add_answer_commands, cmd_eval_answers
-from .config import Settings
-from .index import layout
-from .sources import LoadError
+from ..index import layout
+from ..sources import LoadError
+from .answers import add_commands as add_answer_commands, cmd_eval_answers
+from .common import print_json, settings
 
 STATUS_ALIASES = {"current": None, "all": ["all"]}
 
 
-def _settings(args) -> Settings:
-    return Settings.load(index_dir=getattr(args, "index_dir", None), embedding=getattr(args, "embedding", None))
-
-
 def _filters(args):
-    from .retrieval.search import Filters
+    from ..retrieval.search import Filters
 
     status = STATUS_ALIASES.get(args.status, [args.status]) if args.status else None
     return Filters(level=args.level or [], law=args.law_filter or [], status=status, region=args.region or [])
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=1))
 
 
 def _print_hit(i: int, h) -> None:
@@ -42,24 +34,24 @@ def _print_hit(i: int, h) -> None:
 
 
 def cmd_build(args) -> int:
-    from .index.builder import build
+    from ..index.builder import build
 
-    settings = _settings(args)
-    settings.sources += [Path(s) for s in args.source or []]
-    manifest = build(settings, progress=not args.quiet)
-    print(f"索引已建成：{manifest.units} 条，{manifest.documents} 个文件，模型 {manifest.embedding}，位于 {settings.index_dir}")
+    chosen = settings(args)
+    chosen.sources += [Path(s) for s in args.source or []]
+    manifest = build(chosen, progress=not args.quiet)
+    print(f"索引已建成：{manifest.units} 条，{manifest.documents} 个文件，模型 {manifest.embedding}，位于 {chosen.index_dir}")
     for s in manifest.skipped[:20]:
         print(f"  跳过 {s['path']}：{s['reason']}", file=sys.stderr)
     return 0
 
 
 def cmd_search(args) -> int:
-    from .retrieval.search import KnowledgeBase
+    from ..retrieval.search import KnowledgeBase
 
-    kb = KnowledgeBase.open(_settings(args))
+    kb = KnowledgeBase.open(settings(args))
     hits = kb.search_for(args.question, audience=args.audience, k=args.k, filters=_filters(args))
     if args.json:
-        _print_json([h.to_json() for h in hits])
+        print_json([h.to_json() for h in hits])
     elif not hits:
         print("没有找到相关条文。")
     for i, h in enumerate(hits if not args.json else [], 1):
@@ -68,12 +60,12 @@ def cmd_search(args) -> int:
 
 
 def cmd_article(args) -> int:
-    from .retrieval.search import KnowledgeBase
+    from ..retrieval.search import KnowledgeBase
 
-    kb = KnowledgeBase.open(_settings(args))
+    kb = KnowledgeBase.open(settings(args))
     hits = kb.article(args.law, args.number, _filters(args))
     if args.json:
-        _print_json([h.to_json() | {"neighbours": [n.article for n in kb.neighbours(h.unit.uid)]} for h in hits])
+        print_json([h.to_json() | {"neighbours": [n.article for n in kb.neighbours(h.unit.uid)]} for h in hits])
         return 0 if hits else 1
     if not hits:
         print(f"知识库中没有《{args.law}》第{args.number}条（或该条不在所选效力范围内）。", file=sys.stderr)
@@ -89,11 +81,11 @@ def cmd_article(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from .retrieval.search import KnowledgeBase
+    from ..retrieval.search import KnowledgeBase
 
-    stats = KnowledgeBase.open(_settings(args)).stats()
+    stats = KnowledgeBase.open(settings(args)).stats()
     if args.json:
-        _print_json(stats)
+        print_json(stats)
     else:
         for k, v in stats.items():
             print(f"{k}: {v}")
@@ -103,10 +95,11 @@ def cmd_stats(args) -> int:
 def cmd_eval(args) -> int:
     if args.target == "answers":
         return cmd_eval_answers(args)
-    from .eval import evaluate, load_questions
-    from .retrieval.search import KnowledgeBase
+    from ..lab.data import load_questions
+    from ..lab.eval import evaluate
+    from ..retrieval.search import KnowledgeBase
 
-    kb = KnowledgeBase.open(_settings(args))
+    kb = KnowledgeBase.open(settings(args))
     kind, questions = load_questions(Path(args.data))
     methods = ["pipeline"] if kind == "lawbench-1-1" else ["bm25", "dense", "fusion", "pipeline"]
     rows = evaluate(kb, questions[: args.limit] if args.limit else questions, methods,
@@ -172,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from .retrieval.search import QueryError
+    from ..retrieval.search import QueryError
 
     try:
         return args.func(args)
