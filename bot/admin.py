@@ -357,8 +357,7 @@ class Service:
             for folder in self.uploads.iterdir():
                 if folder.is_dir() and folder.name not in kept:
                     shutil.rmtree(folder, ignore_errors=True)
-        orphans = [r[0] for r in self.kb.store.con.execute(
-            "SELECT DISTINCT doc_id FROM units WHERE source LIKE 'upload:%'") if r[0] not in registered]
+        orphans = [d for d in self.kb.store.upload_doc_ids() if d not in registered]
         if orphans:
             with self._lock:
                 update(self.settings, remove_docs=orphans, embedder=self.kb.embedder)
@@ -381,18 +380,9 @@ class Service:
 
     def doc_units(self, doc_id: str) -> list[Unit]:
         """The units of one document in the current index, in order, with today's status."""
-        kb = self.kb
-        rows = kb.store.con.execute("SELECT * FROM units WHERE doc_id = ? ORDER BY position", (doc_id,)).fetchall()
-        return [_with_status(kb, r) for r in rows]
-
-
-def _with_status(kb, row) -> Unit:
-    u = kb.store._unit(row)
-    u.status = kb._status(row["id"])
-    return u
+        return self.kb.store.units_of_doc(doc_id)
 
 
 def list_units(kb, level: str) -> list[Unit]:
     """Every unit of one level (e.g. 政策, for browsing), with the status computed for today."""
-    rows = kb.store.con.execute("SELECT * FROM units WHERE level = ? ORDER BY doc_id, position", (level,)).fetchall()
-    return [_with_status(kb, r) for r in rows]
+    return kb.store.units_at_level(level)

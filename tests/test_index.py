@@ -270,6 +270,22 @@ def test_announced_repeal_status_moves_with_the_day(dated_index, embedder):
     assert _status_on(dated_index, embedder, "2027-01-05", INTERPRETATION) == {REPEALED}
 
 
+def test_store_verbs_give_the_status_of_the_day(dated_index, embedder):
+    """Every way of reading units (by id, by document, by level, around one, by search) says the
+    same status on a later day: the store's, not a status patched on afterwards."""
+    kb = KnowledgeBase.open(dataclasses.replace(dated_index, today=date(2027, 1, 5)), embedder=embedder)
+    policy = kb.store.units_at_level("政策")
+    assert policy and {u.law for u in policy} == {POLICY} and {u.status for u in policy} == {EXPIRED}
+    assert [u.uid for u in kb.store.units_of_doc(policy[0].doc_id)] == [u.uid for u in policy]
+    assert kb.unit(policy[0].uid).status == EXPIRED and kb.unit("no-such-unit") is None
+    assert {u.status for u in kb.neighbours(policy[0].uid, 1, 1)} == {EXPIRED}
+    interpretation = kb.article(INTERPRETATION, 2, Filters(status=["all"]))
+    assert [h.unit.status for h in interpretation] == [REPEALED]
+    assert kb.store.upload_doc_ids() == [] and kb.store.next_id() == kb.store.count()
+    built = KnowledgeBase.open(dated_index, embedder=embedder)
+    assert {u.status for u in built.store.units_of_doc(policy[0].doc_id)} == {CURRENT}
+
+
 # ---- opening: every failure is an IndexUnavailable with a way out ---------------------------
 
 def test_other_embedding_setting_is_refused(built_index, embedder):

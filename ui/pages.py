@@ -164,8 +164,6 @@ def adviser_page(service: Service) -> None:
             viewer = gr.Markdown(elem_id="adviser-article")
             gr.Markdown("#### 检索结果")
             results = gr.HTML(elem_id="adviser-results")
-    found = gr.State({})
-
     def run(q: str, levels, law_name, status_value, region_name):
         q = (q or "").strip()
         if not q:
@@ -181,28 +179,25 @@ def adviser_page(service: Service) -> None:
         answer = service.pipeline.ask(q, audience="adviser")
         service.records.log_question(q, "adviser", answer)
         uids = [h.unit.uid for h in hits]
-        statuses = {h.unit.uid: h.unit.status for h in hits}
         choices = [(render.hit_label(i, h), h.unit.uid) for i, h in enumerate(hits, 1)]
-        first = show(uids[0], statuses) if uids else ""
+        first = show(uids[0]) if uids else ""
         return (render.hits_html(hits, q), gr.update(choices=choices, value=uids[0] if uids else None), first,
-                answer.card or answer.answer, render.answer_markdown(answer, kb), statuses)
+                answer.card or answer.answer, render.answer_markdown(answer, kb))
 
-    def show(uid: str | None, statuses: dict):
+    def show(uid: str | None):
         if not uid:
             return ""
-        kb = service.kb
-        units = kb.neighbours(uid, 2, 2)
+        units = service.kb.neighbours(uid, 2, 2)  # with today's status, as the search shows them
         unit = next((u for u in units if u.uid == uid), None)
         if unit is None:
             return "该条文已不在索引中。"
-        unit.status = statuses.get(uid, unit.status)  # as computed for today by the search
         return render.article_markdown(unit, units)
 
     inputs = [query, level, law, status, region]
-    outputs = [results, pick, viewer, card, detail, found]
+    outputs = [results, pick, viewer, card, detail]
     go.click(run, inputs, outputs)
     query.submit(run, inputs, outputs)
-    pick.input(show, [pick, found], viewer)
+    pick.input(show, pick, viewer)
 
 
 # ---- 企业政策 ---------------------------------------------------------------------------------------

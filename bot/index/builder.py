@@ -147,7 +147,7 @@ def update(settings: Settings, add: list[Unit] | None = None, remove_docs: list[
     try:
         src = UnitStore(old / layout.STORE, readonly=True)
         store = UnitStore(folder / layout.STORE)
-        src.con.backup(store.con)
+        src.copy_to(store)
         src.close()
         dense = DenseIndex.load(old)
         removed = store.remove_docs(remove_docs) if remove_docs else []
@@ -155,13 +155,11 @@ def update(settings: Settings, add: list[Unit] | None = None, remove_docs: list[
             dense.remove(removed)
         add_words([a for u in add for a in u.aliases])
         tokens = [tokenize(index_text(u)) for u in add]
-        next_id = (store.con.execute("SELECT MAX(id) FROM units").fetchone()[0] or -1) + 1
-        dense.add(store.add(add, tokens, next_id), vectors)
+        dense.add(store.add(add, tokens, store.next_id()), vectors)
         dense.save(folder)
         all_tokens = [(r["tokens"] or "").split() for r in store.columns("tokens")]
         SparseIndex.build(all_tokens).save(folder)
-        units = [UnitStore._unit(r) for r in store.con.execute("SELECT * FROM units")]
-        new = _manifest(settings, embedder, store, units, manifest.skipped)
+        new = _manifest(settings, embedder, store, store.units(), manifest.skipped)
         store.close()
         new.save(folder)
     except BaseException:

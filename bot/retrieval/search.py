@@ -100,7 +100,7 @@ class KnowledgeBase:
                 f"请改回配置，或运行 python -m bot build 用新模型重建索引"
             )
         try:
-            self.store = UnitStore(folder / layout.STORE, readonly=True)
+            self.store = UnitStore(folder / layout.STORE, readonly=True, as_of=settings.as_of)
             self.dense = DenseIndex.load(folder)
             self.sparse = SparseIndex.load(folder)
             self._load_columns(settings.as_of)
@@ -225,7 +225,6 @@ class KnowledgeBase:
         for c in citations:
             for uid, unit in self.store.find_article([c.law_norm], c.article_no, c.sub_no):
                 if uid in allowed:
-                    unit.status = self._status(uid)
                     hits.append(Hit(uid, unit, 1.0, {"exact": 1.0}, exact=True))
         return hits
 
@@ -237,12 +236,13 @@ class KnowledgeBase:
         return [Hit(int(self.ids[i]), units[int(self.ids[i])], 1.0, {"exact": 1.0}, exact=True)
                 for i in found if int(self.ids[i]) in units]
 
-    def _status(self, uid: int) -> str:
-        return self.columns["status"][np.searchsorted(self.ids, uid)]
+    def unit(self, unit_id: str) -> Unit | None:
+        """One unit by its stable id, with today's status."""
+        return self.store.unit(unit_id)
 
     def neighbours(self, unit_id: str, before: int = 2, after: int = 2) -> list[Unit]:
-        row = self.store.con.execute("SELECT id FROM units WHERE uid = ?", (unit_id,)).fetchone()
-        return self.store.neighbours(row[0], before, after) if row else []
+        """The unit and those around it in its document, with today's status."""
+        return self.store.neighbours(unit_id, before, after)
 
     # ---- search --------------------------------------------------------------------------
     def search(self, question: str, k: int = 10, filters: Filters | None = None,
@@ -389,7 +389,6 @@ class KnowledgeBase:
             if key in seen:
                 continue
             seen.add(key)
-            u.status = self._status(uid)
             hits.append(Hit(uid, u, score[uid], parts[uid]))
         return hits[:k]
 
