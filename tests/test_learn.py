@@ -175,8 +175,8 @@ def test_hits_report_the_plain_cosine_whatever_map_ranked_them(kb):
         hits = kb.search(question, k=5)
     finally:
         kb.set_reranker(shipped)
-    rows = np.searchsorted(kb.ids, [h.id for h in hits])
-    assert hits and np.allclose([h.parts["dense"] for h in hits], kb.vectors[rows] @ plain, atol=1e-5)
+    rows = kb.catalog.rows([h.id for h in hits])
+    assert hits and np.allclose([h.parts["dense"] for h in hits], kb.candidate_stage.vectors[rows] @ plain, atol=1e-5)
 
 
 @pytest.mark.parametrize("level", ["article", "chapter", "law"])

@@ -56,7 +56,7 @@ def resolve_gold(kb: KnowledgeBase, questions: list[Question]) -> list[Question]
 def present_keys(kb: KnowledgeBase) -> set[tuple[str, str]]:
     """(law, article) keys of every unit in the index, under the current default filter."""
     rows = kb.store.columns("law_norm", "article_no", "sub_no")
-    allowed = set(kb.ids[kb.mask(Filters())].tolist())
+    allowed = set(kb.catalog.ids[kb.catalog.mask(Filters())].tolist())
     return {(r["law_norm"], article_key(r["article_no"], r["sub_no"])) for r in rows if r["article_no"] and r["id"] in allowed}
 
 
