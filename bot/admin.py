@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import shutil
@@ -43,7 +42,8 @@ _SESSION_LOCK = threading.Lock()
 
 
 def session_seconds() -> float:
-    return 60 * float(os.environ.get("FARUN_ADMIN_SESSION_MINUTES") or 30)
+    """How long an admin login lasts (Settings.admin_session_minutes, read at each login)."""
+    return 60 * Settings.load().admin_session_minutes
 
 
 class UploadError(LoadError):
@@ -84,9 +84,13 @@ class AdminAuth:
         return cls(user, salt, cls._hash(password, salt), True, "")
 
     @classmethod
+    def from_settings(cls, settings: Settings) -> "AdminAuth":
+        return cls.from_credentials(settings.admin_user, settings.admin_password)
+
+    @classmethod
     def from_env(cls, env: dict | None = None) -> "AdminAuth":
-        env = os.environ if env is None else env
-        return cls.from_credentials(env.get("FARUN_ADMIN_USER", "admin"), env.get("FARUN_ADMIN_PASSWORD", ""))
+        """From FARUN_ADMIN_USER / FARUN_ADMIN_PASSWORD (`Settings`) of the environment, or of `env`."""
+        return cls.from_settings(Settings.load(env=env))
 
     def login(self, user: str, password: str) -> str | None:
         """A session token for the web page's admin panel, or None; it expires SESSION_SECONDS

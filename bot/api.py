@@ -8,7 +8,6 @@ with 400/401/404/413/422/429/503 — bad input never yields a 500.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -30,7 +29,7 @@ from .index.layout import IndexUnavailable
 from .records import Records
 from .retrieval.search import Filters, QueryError
 from .sources import LoadError
-from .units import STATUSES
+from .units import POLICY_LEVEL, STATUSES
 
 MAX_BODY = 64 * 1024  # JSON bodies; uploads have their own limit (Settings.max_file_mb)
 MAX_HISTORY = 20
@@ -165,7 +164,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
     """The API over a Service (made from settings, or the given pipeline for tests)."""
     if service is None:
         service = Service(settings or Settings.load(), pipeline, records, auth)
-    per_minute = rate_limit if rate_limit is not None else int(os.environ.get("FARUN_RATE_LIMIT", "60"))
+    per_minute = rate_limit if rate_limit is not None else service.settings.rate_limit
     limiter = RateLimiter(per_minute)
     app = FastAPI(
         title="法润 FaRun API",
@@ -294,7 +293,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
               status_code=201, responses=admin_errors, dependencies=[Depends(admin)])
     def upload(
         file: Annotated[UploadFile, File(description="文件")],
-        title: Annotated[str, Form()] = "", level: Annotated[str, Form()] = "政策",
+        title: Annotated[str, Form()] = "", level: Annotated[str, Form()] = POLICY_LEVEL,
         issuer: Annotated[str, Form()] = "", doc_number: Annotated[str, Form()] = "",
         region: Annotated[str, Form()] = "", published: Annotated[str, Form()] = "",
         valid_from: Annotated[str, Form()] = "", valid_to: Annotated[str, Form()] = "",

@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from .lawnames import norm_title
-from .units import CURRENT, EXPIRED, PENDING, REPEALED, SUPERSEDED, Unit
+from .units import CURRENT, EXPIRED, PENDING, POLICY_LEVEL, REPEALED, SUPERSEDED, Unit
 
 _DATE_RE = re.compile(r"(\d{4})\s*[年\-./]\s*(\d{1,2})\s*[月\-./]\s*(\d{1,2})")
 
@@ -145,7 +145,7 @@ def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str]
                 source_status=REPEALED if repeal and not repeal.on else h.source_status,
                 # a text re-issued under the same title after the repeal is not repealed by it
                 repealed_on=repeal.on if repeal and (_d(h.published) or date.min) < (repeal.on or date.max) else None,
-                expires=_d(h.valid_to) if h.level == "政策" else None,
+                expires=_d(h.valid_to) if h.level == POLICY_LEVEL else None,
             )
             for h in heads
         ]

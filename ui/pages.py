@@ -17,7 +17,7 @@ from bot.index.layout import IndexUnavailable
 from bot.records import TOPICS
 from bot.retrieval.search import Filters, QueryError
 from bot.sources import LoadError
-from bot.units import CURRENT, EXPIRED, LEVELS, PENDING, STATUSES
+from bot.units import CURRENT, EXPIRED, LEVELS, PENDING, POLICY_LEVEL, POLICY_TOPICS, STATUSES
 
 from . import render
 
@@ -32,7 +32,6 @@ STARTERS = [
     ("邻里纠纷", "楼上邻居家漏水把我家泡了谁赔"),
     ("继承", "父母没有留遗嘱，遗产怎么分"),
 ]
-POLICY_TOPICS = ["税费减免", "融资", "稳岗就业", "登记注册", "知识产权", "政府采购", "其他"]
 VALIDITY = {"全部": None, "现行有效": [CURRENT], "已失效": [EXPIRED, "已废止", "历史版本"], "尚未施行": [PENDING]}
 STATUS_CHOICES = [("现行有效（默认）", "current"), ("全部", "all")] + [(s, s) for s in STATUSES[1:]]
 ALL = "全部"
@@ -204,7 +203,7 @@ def adviser_page(service: Service) -> None:
 def enterprise_page(service: Service) -> None:
     gr.Markdown("查找惠企政策：按主题、发文机关、效力筛选；已失效的政策会明确标出，不会当作现行政策。")
     with gr.Row():
-        topic = gr.Dropdown([ALL] + POLICY_TOPICS, value=ALL, label="主题", min_width=140)
+        topic = gr.Dropdown([ALL, *POLICY_TOPICS], value=ALL, label="主题", min_width=140)
         issuer = gr.Dropdown([ALL], value=ALL, label="发文机关", allow_custom_value=True, min_width=160)
         validity = gr.Radio(list(VALIDITY), value="全部", label="效力", min_width=240)
         keyword = gr.Textbox(label="关键词", placeholder="如：小规模纳税人 增值税", min_width=160)
@@ -220,7 +219,7 @@ def enterprise_page(service: Service) -> None:
         if not service.ready:
             return pd.DataFrame(columns=render.POLICY_HEADERS), gr.update()
         kb = service.kb
-        units = list_units(kb, "政策")
+        units = list_units(kb, POLICY_LEVEL)
         docs: dict[str, object] = {}
         for u in units:
             docs.setdefault(u.doc_id, u)
@@ -228,7 +227,7 @@ def enterprise_page(service: Service) -> None:
         rows = list(docs.values())
         if (words or "").strip():
             try:
-                order = [h.unit.doc_id for h in kb.search(words, k=50, filters=Filters(level=["政策"], status=["all"]))]
+                order = [h.unit.doc_id for h in kb.search(words, k=50, filters=Filters(level=[POLICY_LEVEL], status=["all"]))]
             except QueryError:
                 order = []
             rank = {d: i for i, d in reversed(list(enumerate(order)))}
@@ -306,7 +305,7 @@ def upload_panel(service: Service, logged: gr.State) -> None:
     file = gr.File(label="文件", file_types=sorted(UPLOAD_SUFFIXES), elem_id="admin-file")
     with gr.Row():
         title = gr.Textbox(label="标题（空则取文件内标题）", elem_id="admin-title", min_width=200)
-        level = gr.Dropdown(list(LEVELS), value="政策", label="层级", min_width=120)
+        level = gr.Dropdown(list(LEVELS), value=POLICY_LEVEL, label="层级", min_width=120)
         issuer = gr.Textbox(label="发文机关", min_width=160)
         doc_number = gr.Textbox(label="文号", min_width=160)
     with gr.Row():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ..answer.models import AUDIENCES, Answer
+from ..answer.models import Answer
+from ..units import AUDIENCES
 from .common import settings
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..index import layout
 from ..sources import LoadError
+from ..units import AUDIENCES
 from .answers import add_commands as add_answer_commands, cmd_eval_answers
 from .common import print_json, settings
 
@@ -137,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="检索")
     s.add_argument("question")
     s.add_argument("--k", type=int, default=10)
-    s.add_argument("--audience", choices=("resident", "adviser", "enterprise"), default="resident",
+    s.add_argument("--audience", choices=AUDIENCES, default="resident",
                    help="enterprise：政策文件优先（含已失效的，均标注效力）")
     filters(s)
     s.set_defaults(func=cmd_search)
@@ -156,7 +157,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("target", nargs="?", choices=("retrieval", "answers"), default="retrieval")
     e.add_argument("--data", required=True, help="LeCoQA 或 LawBench 格式的 JSON 文件（answers 也接受多轮对话文件）")
     e.add_argument("--limit", type=int, help="只评测前 N 题")
-    e.add_argument("--audience", choices=("resident", "adviser", "enterprise"), default="resident")
+    e.add_argument("--audience", choices=AUDIENCES, default="resident")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
     add_answer_commands(sub)

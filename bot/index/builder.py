@@ -22,7 +22,7 @@ from ..sources.folder import Loaded, load_folder
 from ..text import add_words, tokenize
 from ..lawnames import norm_title, parse_reference
 from ..numerals import article_key
-from ..units import CURRENT, Unit
+from ..units import CURRENT, QA_LEVEL, Unit
 from ..validity import apply_validity, load_overrides
 from . import layout
 from .dense import DenseIndex
@@ -48,7 +48,7 @@ def attach_questions(units: list[Unit]) -> None:
     for u in units:
         if u.article_no and u.status == CURRENT:
             articles.setdefault((norm_title(u.law), article_key(u.article_no, u.sub_no)), []).append(u)
-    for card in (u for u in units if u.level == "问答"):
+    for card in (u for u in units if u.level == QA_LEVEL):
         for ref in card.extra.get("articles", []):
             for target in articles.get(parse_reference(ref) or ("", ""), []):
                 target.extra.setdefault("asked_as", []).extend(card.extra.get("questions", []))

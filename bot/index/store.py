@@ -13,10 +13,11 @@ from datetime import date
 from pathlib import Path
 
 from ..lawnames import norm_title
+from ..migrations import migrate
 from ..units import Unit
 from ..validity import status_on
 
-# Each entry upgrades the schema by one version; PRAGMA user_version records how far a file is.
+# Each entry upgrades the schema by one version (bot.migrations: PRAGMA user_version records how far a file is).
 MIGRATIONS = [
     """
     CREATE TABLE units (
@@ -45,14 +46,7 @@ class UnitStore:
         self.con = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self.con.row_factory = sqlite3.Row
         if not readonly:
-            self._migrate()
-
-    def _migrate(self) -> None:
-        version = self.con.execute("PRAGMA user_version").fetchone()[0]
-        for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            self.con.executescript(script)
-            self.con.execute(f"PRAGMA user_version = {i}")
-        self.con.commit()
+            migrate(self.con, MIGRATIONS)
 
     def add(self, units: list[Unit], tokens: list[list[str]], first_id: int) -> list[int]:
         ids = list(range(first_id, first_id + len(units)))

@@ -17,7 +17,7 @@ import numpy as np
 from ..index.store import UnitStore
 from ..lawnames import norm_title, parse_reference
 from ..numerals import article_key
-from ..units import CURRENT, Unit
+from ..units import CARD_LEVELS, CURRENT, Unit
 from ..validity import status_on
 from .citations import AliasTable
 from .expansion import article_id
@@ -72,7 +72,7 @@ class Catalog:
         self.current = self.columns["status"] == CURRENT
         # what each card cites, as (law, article key): cards inherit their articles' priors
         self.cites = {i: [ref for c in json.loads(r["extra"] or "{}").get("articles", []) if (ref := parse_reference(c))]
-                      for i, r in enumerate(rows) if r["level"] in ("问答", "政策")}
+                      for i, r in enumerate(rows) if r["level"] in CARD_LEVELS}
         self._article_rows: dict[str, list[int]] = {}
         for i, (law, key) in enumerate(zip(self.columns["law_norm"], self.columns["article_key"])):
             if key:

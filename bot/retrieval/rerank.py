@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..units import CARD_LEVELS
 from .expansion import LEVELS, Expansion
 from .querymap import QueryMap
 
@@ -175,7 +176,7 @@ class RerankStage:
         """Cards borrow their cited articles' priors, so the reranker places them well among
         statutes; but among themselves the priors would favour cards citing popular articles.
         Keep the slots the reranker gave to cards, and fill them in first-stage (text) order."""
-        cards = np.flatnonzero(np.isin(self.catalog.columns["level"][c.positions], ("问答", "政策")))
+        cards = np.flatnonzero(np.isin(self.catalog.columns["level"][c.positions], CARD_LEVELS))
         if len(cards) > 1:
             scores = scores.copy()
             scores[cards[np.argsort(-c.fused[cards], kind="stable")]] = np.sort(scores[cards])[::-1]

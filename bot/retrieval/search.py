@@ -24,10 +24,10 @@ from ..index.store import UnitStore
 from ..lawnames import norm_title
 from ..numerals import ARTICLE_RE, cn_to_int
 from ..text import MAX_QUERY_CHARS, add_words, normalize, tokenize
-from ..units import CURRENT, Unit
+from ..units import CURRENT, POLICY_LEVEL, Unit
 from .candidates import CandidateStage, SearchConfig, vocabulary_scores
 from .catalog import Catalog, Filters, doc_number_key
-from .citations import Citation, find_citations
+from .citations import CitedArticle, find_citations
 from .rerank import Reranker, RerankStage
 
 __all__ = ["Filters", "Hit", "KnowledgeBase", "QueryError", "SearchConfig", "doc_number_key"]
@@ -57,7 +57,7 @@ class Hit:
 
 
 class KnowledgeBase:
-    POLICY_LEVEL = "政策"
+    POLICY_LEVEL = POLICY_LEVEL  # as bot.units names it; kept here for the answer layer
 
     def __init__(self, folder: Path, settings: Settings, embedder=None):
         self.folder = folder
@@ -120,9 +120,9 @@ class KnowledgeBase:
         m = ARTICLE_RE.search(text if "条" in text else f"第{text.replace('之', '条之', 1) if '之' in text else text}条")
         if not m or (no := cn_to_int(m.group(1))) is None:
             return []
-        return self._cited([Citation(law_norm, no, cn_to_int(m.group(2)) if m.group(2) else None)], filters or Filters())
+        return self._cited([CitedArticle(law_norm, no, cn_to_int(m.group(2)) if m.group(2) else None)], filters or Filters())
 
-    def _cited(self, citations: list[Citation], f: Filters) -> list[Hit]:
+    def _cited(self, citations: list[CitedArticle], f: Filters) -> list[Hit]:
         allowed = set(self.catalog.ids[self.mask(f)].tolist())
         hits = []
         for c in citations:
