@@ -219,11 +219,10 @@ INTERPRETATION = "最高人民法院关于审理测试纠纷案件适用法律�
 
 
 @pytest.fixture(scope="module")
-def dated_index(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
+def dated_index(tmp_path_factory, small_laws_db, empty_knowledge, embedder, today):
     """Built on 2026-11-29: a policy valid to 2026-12-31 (its last day) and an interpretation a
     decision repeals from 2027-01-01, next to the trademark pair's pattern in laws.db."""
     from bot.config import Settings
-    from conftest import TODAY
 
     src = tmp_path_factory.mktemp("dated_src")
     (src / "policy.md").write_text(
@@ -241,7 +240,7 @@ def dated_index(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
         "# 最高人民法院关于废止测试解释的决定\n\n- 2026年11月1日最高人民法院审判委员会通过，自\n\n- 2027年1月1日施行\n\n"
         f"<!-- INFO END -->\n\n现决定废止《{INTERPRETATION}》。\n\n本决定自2027年1月1日起施行。\n", encoding="utf-8")
     settings = Settings(index_dir=tmp_path_factory.mktemp("dated_index"), laws_db=small_laws_db,
-                        knowledge_dir=empty_knowledge, sources=[src], today=TODAY)
+                        knowledge_dir=empty_knowledge, sources=[src], today=today)
     build(settings, progress=False, embedder=embedder)
     return settings
 
