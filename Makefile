@@ -28,6 +28,9 @@ test-slow: install-dev
 eval:
 	$(PY) -m bot eval --data ../shared/eval/lecoqa_dev.json
 
+bench:
+	$(PY) -m bot.lab.bench --data ../shared/eval/lecoqa_dev.json
+
 # rebuilds bot/data/reranker.json (the only learned file) from ../shared/eval; prints CV figures
 learn:
-	$(PY) -m bot.learn --data ../shared/eval/lecoqa_dev.json --data ../shared/eval/lawbench_3-2_scene_article.json
+	$(PY) -m bot.lab.learn --data ../shared/eval/lecoqa_dev.json --data ../shared/eval/lawbench_3-2_scene_article.json

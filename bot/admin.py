@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import shutil
@@ -43,7 +42,8 @@ _SESSION_LOCK = threading.Lock()
 
 
 def session_seconds() -> float:
-    return 60 * float(os.environ.get("FARUN_ADMIN_SESSION_MINUTES") or 30)
+    """How long an admin login lasts (Settings.admin_session_minutes, read at each login)."""
+    return 60 * Settings.load().admin_session_minutes
 
 
 class UploadError(LoadError):
@@ -84,9 +84,13 @@ class AdminAuth:
         return cls(user, salt, cls._hash(password, salt), True, "")
 
     @classmethod
+    def from_settings(cls, settings: Settings) -> "AdminAuth":
+        return cls.from_credentials(settings.admin_user, settings.admin_password)
+
+    @classmethod
     def from_env(cls, env: dict | None = None) -> "AdminAuth":
-        env = os.environ if env is None else env
-        return cls.from_credentials(env.get("FARUN_ADMIN_USER", "admin"), env.get("FARUN_ADMIN_PASSWORD", ""))
+        """From FARUN_ADMIN_USER / FARUN_ADMIN_PASSWORD (`Settings`) of the environment, or of `env`."""
+        return cls.from_settings(Settings.load(env=env))
 
     def login(self, user: str, password: str) -> str | None:
         """A session token for the web page's admin panel, or None; it expires SESSION_SECONDS
@@ -357,8 +361,7 @@ class Service:
             for folder in self.uploads.iterdir():
                 if folder.is_dir() and folder.name not in kept:
                     shutil.rmtree(folder, ignore_errors=True)
-        orphans = [r[0] for r in self.kb.store.con.execute(
-            "SELECT DISTINCT doc_id FROM units WHERE source LIKE 'upload:%'") if r[0] not in registered]
+        orphans = [d for d in self.kb.store.upload_doc_ids() if d not in registered]
         if orphans:
             with self._lock:
                 update(self.settings, remove_docs=orphans, embedder=self.kb.embedder)
@@ -381,18 +384,9 @@ class Service:
 
     def doc_units(self, doc_id: str) -> list[Unit]:
         """The units of one document in the current index, in order, with today's status."""
-        kb = self.kb
-        rows = kb.store.con.execute("SELECT * FROM units WHERE doc_id = ? ORDER BY position", (doc_id,)).fetchall()
-        return [_with_status(kb, r) for r in rows]
-
-
-def _with_status(kb, row) -> Unit:
-    u = kb.store._unit(row)
-    u.status = kb._status(row["id"])
-    return u
+        return self.kb.store.units_of_doc(doc_id)
 
 
 def list_units(kb, level: str) -> list[Unit]:
     """Every unit of one level (e.g. 政策, for browsing), with the status computed for today."""
-    rows = kb.store.con.execute("SELECT * FROM units WHERE level = ? ORDER BY doc_id, position", (level,)).fetchall()
-    return [_with_status(kb, r) for r in rows]
+    return kb.store.units_at_level(level)

@@ -8,7 +8,6 @@ with 400/401/404/413/422/429/503 — bad input never yields a 500.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import threading
@@ -30,6 +29,7 @@ from .index.layout import IndexUnavailable
 from .records import Records
 from .retrieval.search import Filters, QueryError
 from .sources import LoadError
+from .units import POLICY_LEVEL
 
 MAX_BODY = 64 * 1024  # JSON bodies; uploads have their own limit (Settings.max_file_mb)
 MAX_HISTORY = 20
@@ -148,7 +148,7 @@ class BodyLimit:
 def _filters(level: list[str], law: list[str], status: str | None, region: list[str]) -> Filters:
     try:
         return Filters.parse(level=level, law=law, status=status, region=region)
-    except QueryError as exc:
+    except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
 
 
@@ -163,7 +163,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
     """The API over a Service (made from settings, or the given pipeline for tests)."""
     if service is None:
         service = Service(settings or Settings.load(), pipeline, records, auth)
-    per_minute = rate_limit if rate_limit is not None else int(os.environ.get("FARUN_RATE_LIMIT", "60"))
+    per_minute = rate_limit if rate_limit is not None else service.settings.rate_limit
     limiter = RateLimiter(per_minute)
     app = FastAPI(
         title="法润 FaRun API",
@@ -292,7 +292,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
               status_code=201, responses=admin_errors, dependencies=[Depends(admin)])
     def upload(
         file: Annotated[UploadFile, File(description="文件")],
-        title: Annotated[str, Form()] = "", level: Annotated[str, Form()] = "政策",
+        title: Annotated[str, Form()] = "", level: Annotated[str, Form()] = POLICY_LEVEL,
         issuer: Annotated[str, Form()] = "", doc_number: Annotated[str, Form()] = "",
         region: Annotated[str, Form()] = "", published: Annotated[str, Form()] = "",
         valid_from: Annotated[str, Form()] = "", valid_to: Annotated[str, Form()] = "",

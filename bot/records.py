@@ -4,14 +4,13 @@ documents, in one SQLite file (default var/farun.sqlite; FARUN_DATA_DIR moves it
 Questions are stored redacted (ID-card numbers, phone numbers, names where a pattern gives them
 away); answers are never stored in full, only their decision and the articles they cited. WAL mode
 and a busy timeout let the API's worker threads write at the same time; the schema is upgraded by
-`MIGRATIONS` as recorded in PRAGMA user_version (like bot/index/store.py).
+`MIGRATIONS` as recorded in PRAGMA user_version (bot.migrations, as bot/index/store.py's).
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
 import re
 import sqlite3
 import threading
@@ -21,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 from .answer.privacy import redact
-from .config import ROOT
+from .config import Settings
+from .migrations import migrate
 
 BUSY_TIMEOUT_MS = 10_000
 RATINGS = {"good": "好", "bad": "差"}
@@ -101,7 +101,8 @@ def topic_of(question: str) -> str:
 
 
 def default_path() -> Path:
-    return Path(os.environ.get("FARUN_DATA_DIR") or ROOT / "var") / "farun.sqlite"
+    """var/farun.sqlite, or farun.sqlite in Settings.data_dir (FARUN_DATA_DIR)."""
+    return Settings.load().data_dir / "farun.sqlite"
 
 
 def uploads_dir(db_path: Path | None = None) -> Path:
@@ -122,10 +123,7 @@ class Records:
         self._local = threading.local()
         con = self._con()
         con.execute("PRAGMA journal_mode=WAL")
-        version = con.execute("PRAGMA user_version").fetchone()[0]
-        for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # one transaction per step: a crash leaves the file at the previous version
-            con.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {i};\nCOMMIT;")
+        migrate(con, MIGRATIONS)  # one transaction per step: a crash leaves the file at the previous version
 
     # ---- plumbing ----------------------------------------------------------------------------
     def _con(self) -> sqlite3.Connection:

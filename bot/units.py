@@ -10,7 +10,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 
 # Levels, highest authority first. The order matters: the retriever uses it as a feature.
-LEVELS = ("宪法", "法律", "行政法规", "司法解释", "地方性法规", "政策", "问答")
+POLICY_LEVEL = "政策"  # policy documents: policy cards of knowledge/, uploads, DOCX/PDF/HTML sources
+QA_LEVEL = "问答"  # the Q&A cards of knowledge/
+LEVELS = ("宪法", "法律", "行政法规", "司法解释", "地方性法规", POLICY_LEVEL, QA_LEVEL)
+CARD_LEVELS = (QA_LEVEL, POLICY_LEVEL)  # units that are not statute articles and cite the articles they rest on
+
+# Who asks: residents (plain answers), grid legal advisers (full articles, an answer card) and
+# enterprises (policy documents first).
+AUDIENCES = ("resident", "adviser", "enterprise")
+
+# Topics of policy documents (policy cards' `topic`; the enterprise page's filter).
+POLICY_TOPICS = ("税费减免", "融资", "稳岗就业", "登记注册", "知识产权", "政府采购", "其他")
 
 # Validity statuses. Computed as of a given day by bot.validity, never copied blindly.
 CURRENT = "现行有效"

@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 
 from .lawnames import norm_title
-from .units import CURRENT, EXPIRED, PENDING, REPEALED, SUPERSEDED, Unit
+from .units import CURRENT, EXPIRED, PENDING, POLICY_LEVEL, REPEALED, SUPERSEDED, Unit
 
 _DATE_RE = re.compile(r"(\d{4})\s*[年\-./]\s*(\d{1,2})\s*[月\-./]\s*(\d{1,2})")
 
@@ -180,7 +180,7 @@ def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str]
                 effective=_d(h.valid_from),
                 source_status=_source_status(h, repeal if hit[h.doc_id] else None, restore),
                 repealed_on=repeal.on if hit[h.doc_id] else None,
-                expires=_d(h.valid_to) if h.level == "政策" else None,
+                expires=_d(h.valid_to) if h.level == POLICY_LEVEL else None,
             )
             for h in heads
         ]

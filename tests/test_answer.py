@@ -6,13 +6,11 @@ import argparse
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 
-from answer_fixtures import FIXTURES, tiny_kb, tiny_settings
-from bot.answer import cli as answer_cli
 from bot.answer.abstain import decide
-from bot.answer.evaluate import evaluate_answers, evaluate_multiturn, fabricated
 from bot.answer.evidence import gather, split_pieces
 from bot.answer.models import DISCLAIMER
 from bot.answer.pipeline import AnswerPipeline
@@ -20,13 +18,16 @@ from bot.answer.privacy import redact, scrub_secrets
 from bot.answer.referral import load_referrals, refer
 from bot.answer.rewrite import condense_offline, leans_on_context
 from bot.answer.verify import Verifier
+from bot.cli import answers as answer_cli
+from bot.lab.eval_answers import evaluate_answers, evaluate_multiturn, fabricated
 
+FIXTURES = Path(__file__).parent / "fixtures"
 OVERTIME = "公司安排加班却不给加班费怎么办？"
 
 
 @pytest.fixture(scope="module")
-def kb():
-    return tiny_kb()
+def kb(answer_kb):
+    return answer_kb
 
 
 @pytest.fixture(scope="module")
@@ -243,35 +244,40 @@ def test_scrub_secrets(monkeypatch):
 
 
 # ---- CLI -----------------------------------------------------------------------------------
-def _cli(argv, monkeypatch, stdin=""):
-    monkeypatch.setenv("FARUN_TODAY", "2026-11-29")
-    monkeypatch.delenv("FARUN_LLM_MODEL", raising=False)
-    monkeypatch.setattr("bot.answer.pipeline.KnowledgeBase.open", lambda settings=None: tiny_kb())
-    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-    p = argparse.ArgumentParser()
-    p.add_argument("--index-dir")
-    p.add_argument("--embedding")
-    answer_cli.add_commands(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(["--index-dir", str(tiny_settings().index_dir)] + argv)
-    return args.func(args)
+@pytest.fixture()
+def run_cli(monkeypatch, answer_kb, answer_settings):
+    """run_cli(argv, stdin="") runs an answer command on the answer tests' index; returns its exit code."""
+    def run(argv, stdin=""):
+        monkeypatch.setenv("FARUN_TODAY", "2026-11-29")
+        monkeypatch.delenv("FARUN_LLM_MODEL", raising=False)
+        monkeypatch.setattr("bot.answer.pipeline.KnowledgeBase.open", lambda settings=None: answer_kb)
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        p = argparse.ArgumentParser()
+        p.add_argument("--index-dir")
+        p.add_argument("--embedding")
+        answer_cli.add_commands(p.add_subparsers(dest="command", required=True))
+        args = p.parse_args(["--index-dir", str(answer_settings.index_dir)] + argv)
+        return args.func(args)
+
+    return run
 
 
-def test_cli_ask_json(monkeypatch, capsys):
-    assert _cli(["ask", OVERTIME, "--json"], monkeypatch) == 0
+def test_cli_ask_json(run_cli, capsys):
+    assert run_cli(["ask", OVERTIME, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"answer", "citations", "abstained", "referral", "removed_citations", "composer", "fallback_reason",
             "confidence", "disclaimer", "audience", "question", "rewritten_question"} <= set(out)
     assert {"unit_id", "law", "article", "status", "quote"} <= set(out["citations"][0])
 
 
-def test_cli_ask_text_for_advisers(monkeypatch, capsys):
-    assert _cli(["ask", OVERTIME, "--audience", "adviser"], monkeypatch) == 0
+def test_cli_ask_text_for_advisers(run_cli, capsys):
+    assert run_cli(["ask", OVERTIME, "--audience", "adviser"]) == 0
     out = capsys.readouterr().out
     assert "【法律信息卡】" in out and "来源：" in out and "不构成法律意见" in out
 
 
-def test_cli_chat_keeps_history(monkeypatch, capsys):
-    assert _cli(["chat"], monkeypatch, stdin=f"{OVERTIME}\n那如果公司就是不给呢？\nexit\n不会被读到\n") == 0
+def test_cli_chat_keeps_history(run_cli, capsys):
+    assert run_cli(["chat"], stdin=f"{OVERTIME}\n那如果公司就是不给呢？\nexit\n不会被读到\n") == 0
     out = capsys.readouterr().out
     assert out.count("来源：") == 2 and "不会被读到" not in out
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from answer_fixtures import tiny_kb
 from bot.answer.cardfit import CardFitter, FitWeights, not_covered_terms
 from bot.answer.evidence import age_fit, ages_asked, make_source
 from bot.answer.pipeline import AnswerPipeline
@@ -70,8 +69,8 @@ def test_a_short_article_is_quoted_whole():
 
 # ---- card fit -------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def kb():
-    return tiny_kb()
+def kb(answer_kb):
+    return answer_kb
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +90,11 @@ def test_scope_lines_name_what_a_card_does_not_cover():
 def test_a_paraphrase_fits_better_than_a_near_miss(kb):
     fitter = CardFitter(kb)
     hit = _card_hit(kb, "公司不签劳动合同")
-    close = fitter.probability(fitter.features("入职三个月了公司还不跟我签劳动合同", hit, 1))
-    far = fitter.probability(fitter.features("房东不跟我签租房合同，押金能要回来吗", hit, 1))
-    assert close > far
+    close_q, far_q = "入职三个月了公司还不跟我签劳动合同", "房东不跟我签租房合同，押金能要回来吗"
+    close = fitter.features(close_q, hit, 1, kb.search(close_q, k=10))
+    far = fitter.features(far_q, hit, 1, kb.search(far_q, k=10))
+    assert close["phrasing_cos"] > far["phrasing_cos"] and close["basis_rank"] > far["basis_rank"]
+    assert fitter.probability(close) > fitter.probability(far)
 
 
 def test_a_card_below_the_threshold_does_not_lead(kb):

@@ -8,32 +8,30 @@ import time
 
 import pytest
 
-from answer_fixtures import ScriptedChatServer, tiny_kb
 from bot.answer.composers.llm import LLMConfig
-from bot.answer.evaluate import fabricated
 from bot.answer.pipeline import AnswerPipeline
 from bot.answer.rewrite import condense
+from bot.lab.eval_answers import fabricated
 
 OVERTIME = "公司安排加班却不给加班费怎么办？"
 SECRET = "sk-farun-test-0123456789abcdef"
 GOOD = "用人单位安排加班的，应当支付加班费[1]。可以先协商，协商不成可以投诉或申请仲裁[2]。"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ScriptedChatServer() as s:
-        yield s
+@pytest.fixture
+def server(chat_server):
+    return chat_server
 
 
 @pytest.fixture
-def llm(server, monkeypatch):
+def llm(server, monkeypatch, answer_kb):
     """A pipeline whose composer is the scripted server; the reply queue starts empty."""
     monkeypatch.setenv("FARUN_LLM_API_KEY", SECRET)
     server.replies.clear()
     server.requests.clear()
     config = LLMConfig.from_env({"FARUN_LLM_MODEL": "scripted", "FARUN_LLM_BASE_URL": server.url,
                                  "FARUN_LLM_API_KEY": SECRET, "FARUN_LLM_TIMEOUT": "1.5"})
-    return AnswerPipeline(tiny_kb(), config)
+    return AnswerPipeline(answer_kb, config)
 
 
 def ask(pipeline, server, *replies, question=OVERTIME, **kw):
@@ -137,7 +135,7 @@ def test_follow_up_is_rewritten_by_the_model(llm, server):
 
 def test_rewrite_alone_uses_a_plain_json_completion(llm, server):
     server.replies.append({"text": "\n公司不支付加班费怎么办？\n（改写说明）"})
-    assert condense(tiny_kb(), "那如果不给呢？", [(OVERTIME, "")], llm.llm.model) == "公司不支付加班费怎么办？"
+    assert condense(llm.kb, "那如果不给呢？", [(OVERTIME, "")], llm.llm.model) == "公司不支付加班费怎么办？"
     assert not server.requests[-1].get("stream")
 
 

@@ -7,19 +7,18 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import TODAY
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "test-admin-pass-1"
 
 
 @pytest.fixture(scope="module")
-def api_settings(tmp_path_factory, small_laws_db, embedder):
+def api_settings(tmp_path_factory, small_laws_db, embedder, today):
     from bot.config import Settings
     from bot.index.builder import build
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("api-index"), laws_db=small_laws_db,
-                        knowledge_dir=ROOT / "knowledge", today=TODAY)
+                        knowledge_dir=ROOT / "knowledge", today=today)
     build(settings, progress=False, embedder=embedder)
     return settings
 

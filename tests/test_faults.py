@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TODAY
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = int(os.environ.get("FARUN_FAULT_KILLS", "2"))
@@ -40,7 +39,7 @@ print("done", flush=True)
 
 def _env(settings) -> dict:
     return os.environ | {"FARUN_INDEX_DIR": str(settings.index_dir), "FARUN_LAWS_DB": str(settings.laws_db),
-                         "FARUN_KNOWLEDGE_DIR": str(settings.knowledge_dir), "FARUN_TODAY": TODAY.isoformat(),
+                         "FARUN_KNOWLEDGE_DIR": str(settings.knowledge_dir), "FARUN_TODAY": settings.today.isoformat(),
                          "FARUN_LLM_MODEL": "", "PYTHONPATH": str(ROOT)}
 
 

@@ -137,7 +137,8 @@ def test_failing_embedder_leaves_previous_index_serving(small_settings, embedder
     before = layout.current(small_settings.index_dir)
 
     class Broken:
-        name, dim = embedder.name, embedder.dim
+        # another model's name: nothing of the previous index can be reused, so it must embed
+        name, dim = "broken-model", embedder.dim
 
         def encode_passages(self, texts):
             raise MemoryError("模型内存不足")
@@ -146,6 +147,26 @@ def test_failing_embedder_leaves_previous_index_serving(small_settings, embedder
         build(small_settings, progress=False, embedder=Broken())
     assert layout.current(small_settings.index_dir) == before
     assert builds(small_settings) == [before.name]
+
+
+def test_rebuild_reuses_vectors_of_unchanged_passages(small_settings, embedder):
+    build(small_settings, progress=False, embedder=embedder)
+    first = KnowledgeBase.open(small_settings, embedder=embedder)
+    seen = []
+
+    class Counting:
+        name, dim = embedder.name, embedder.dim
+
+        def encode_passages(self, texts):
+            seen.extend(texts)
+            return embedder.encode_passages(texts)
+
+    build(small_settings, progress=False, embedder=Counting())
+    second = KnowledgeBase.open(small_settings, embedder=embedder)
+    assert seen == []  # nothing changed, nothing embedded
+    uid = first.store.get([0])[0].uid
+    same = next(i for i, u in second.store.get(list(range(second.store.count()))).items() if u.uid == uid)
+    assert np.allclose(first.dense.index.reconstruct(0), second.dense.index.reconstruct(same))
 
 
 def _new_document(tmp_path):
@@ -226,11 +247,10 @@ INTERPRETATION = "最高人民法院关于审理测试纠纷案件适用法律�
 
 
 @pytest.fixture(scope="module")
-def dated_index(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
+def dated_index(tmp_path_factory, small_laws_db, empty_knowledge, embedder, today):
     """Built on 2026-11-29: a policy valid to 2026-12-31 (its last day) and an interpretation a
     decision repeals from 2027-01-01, next to the trademark pair's pattern in laws.db."""
     from bot.config import Settings
-    from conftest import TODAY
 
     src = tmp_path_factory.mktemp("dated_src")
     (src / "policy.md").write_text(
@@ -248,7 +268,7 @@ def dated_index(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
         "# 最高人民法院关于废止测试解释的决定\n\n- 2026年11月1日最高人民法院审判委员会通过，自\n\n- 2027年1月1日施行\n\n"
         f"<!-- INFO END -->\n\n现决定废止《{INTERPRETATION}》。\n\n本决定自2027年1月1日起施行。\n", encoding="utf-8")
     settings = Settings(index_dir=tmp_path_factory.mktemp("dated_index"), laws_db=small_laws_db,
-                        knowledge_dir=empty_knowledge, sources=[src], today=TODAY)
+                        knowledge_dir=empty_knowledge, sources=[src], today=today)
     build(settings, progress=False, embedder=embedder)
     return settings
 
@@ -275,6 +295,22 @@ def test_announced_repeal_status_moves_with_the_day(dated_index, embedder):
     """A text repealed from 2027-01-01 by a decision known at build time is 已废止 when served on
     2027-01-05, not 历史版本."""
     assert _status_on(dated_index, embedder, "2027-01-05", INTERPRETATION) == {REPEALED}
+
+
+def test_store_verbs_give_the_status_of_the_day(dated_index, embedder):
+    """Every way of reading units (by id, by document, by level, around one, by search) says the
+    same status on a later day: the store's, not a status patched on afterwards."""
+    kb = KnowledgeBase.open(dataclasses.replace(dated_index, today=date(2027, 1, 5)), embedder=embedder)
+    policy = kb.store.units_at_level("政策")
+    assert policy and {u.law for u in policy} == {POLICY} and {u.status for u in policy} == {EXPIRED}
+    assert [u.uid for u in kb.store.units_of_doc(policy[0].doc_id)] == [u.uid for u in policy]
+    assert kb.unit(policy[0].uid).status == EXPIRED and kb.unit("no-such-unit") is None
+    assert {u.status for u in kb.neighbours(policy[0].uid, 1, 1)} == {EXPIRED}
+    interpretation = kb.article(INTERPRETATION, 2, Filters(status=["all"]))
+    assert [h.unit.status for h in interpretation] == [REPEALED]
+    assert kb.store.upload_doc_ids() == [] and kb.store.next_id() == kb.store.count()
+    built = KnowledgeBase.open(dated_index, embedder=embedder)
+    assert {u.status for u in built.store.units_of_doc(policy[0].doc_id)} == {CURRENT}
 
 
 # ---- opening: every failure is an IndexUnavailable with a way out ---------------------------

@@ -1,6 +1,6 @@
 """Prompt injection: ≥50 attempts (tests/fixtures/injection_prompts.txt) as questions and planted in
 an uploaded document, answered by the offline composer and by a scripted hostile model
-(tests/answer_fixtures.ScriptedChatServer). No final answer obeys, cites an article the knowledge
+(tests/fixtures/chat_server.py). No final answer obeys, cites an article the knowledge
 base does not hold, or shows the admin password or the LLM API key; neither do the logs.
 
 FARUN_FUZZ_EXAMPLES is not used here: every attempt in the fixture file runs every time."""
@@ -13,8 +13,6 @@ import re
 from pathlib import Path
 
 import pytest
-
-from answer_fixtures import ScriptedChatServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROMPTS = [line.strip() for line in (FIXTURES / "injection_prompts.txt").read_text(encoding="utf-8").splitlines()
@@ -54,10 +52,9 @@ def service(make_service):
     return svc
 
 
-@pytest.fixture(scope="module")
-def server():
-    with ScriptedChatServer() as s:
-        yield s
+@pytest.fixture
+def server(chat_server):
+    return chat_server
 
 
 @pytest.fixture

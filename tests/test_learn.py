@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from bot import learn
-from bot.eval import Question, evaluate
+from bot.lab import learn
+from bot.lab.data import Question
+from bot.lab.eval import evaluate
 from bot.retrieval import querymap
 from bot.retrieval.expansion import Expansion
 from bot.retrieval.rerank import FEATURES, Priors, Reranker, fit
@@ -174,14 +175,14 @@ def test_hits_report_the_plain_cosine_whatever_map_ranked_them(kb):
         hits = kb.search(question, k=5)
     finally:
         kb.set_reranker(shipped)
-    rows = np.searchsorted(kb.ids, [h.id for h in hits])
-    assert hits and np.allclose([h.parts["dense"] for h in hits], kb.vectors[rows] @ plain, atol=1e-5)
+    rows = kb.catalog.rows([h.id for h in hits])
+    assert hits and np.allclose([h.parts["dense"] for h in hits], kb.candidate_stage.vectors[rows] @ plain, atol=1e-5)
 
 
 @pytest.mark.parametrize("level", ["article", "chapter", "law"])
 def test_shipped_reranker_has_every_vocabulary(level):
     shipped = Reranker.load()
-    assert shipped is not None, "bot/data/reranker.json is missing or stale: run python -m bot.learn"
+    assert shipped is not None, "bot/data/reranker.json is missing or stale: run python -m bot.lab.learn"
     assert shipped.vocabulary[level].terms
     assert shipped.trained_on.get("folds") == learn.FOLDS
     assert shipped.query_map is not None and shipped.query_map.embedding == "usem3"

@@ -95,3 +95,30 @@ def test_concurrent_feedback_from_20_threads_is_all_stored(records):
         t.join()
     assert not errors
     assert len(records.feedback(limit=1000)) == 200
+
+
+def test_one_migration_runner_steps_are_atomic(tmp_path):
+    """bot.migrations (the store's and the records' runner): a failing step is rolled back with
+    its version bump, the steps before it stay, and the next run starts from there."""
+    from bot.migrations import migrate, version
+
+    steps = ["CREATE TABLE a (x);", "CREATE TABLE b (x); INSERT INTO nowhere VALUES (1);", "CREATE TABLE c (x);"]
+    con = sqlite3.connect(tmp_path / "m.sqlite")
+    with pytest.raises(sqlite3.OperationalError):
+        migrate(con, steps)
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert version(con) == 1 and tables == {"a"} and not con.in_transaction
+    steps[1] = "CREATE TABLE b (x);"
+    assert migrate(con, steps) == 3 == migrate(con, steps)
+
+
+def test_store_schema_upgrades_through_the_runner(tmp_path):
+    """An index store of schema version 1 (before units.ends_as) is brought to the current one."""
+    from bot.index.store import MIGRATIONS, UnitStore
+
+    con = sqlite3.connect(tmp_path / "units.sqlite")
+    con.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+    con.close()
+    store = UnitStore(tmp_path / "units.sqlite")
+    assert store.con.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert "ends_as" in {r[1] for r in store.con.execute("PRAGMA table_info(units)")}

@@ -9,7 +9,7 @@ import pytest
 from bot import cli
 from bot.lawnames import norm_title
 from bot.retrieval import fusion
-from bot.retrieval.citations import AliasTable, Citation, find_citations
+from bot.retrieval.citations import AliasTable, CitedArticle, find_citations
 from bot.retrieval.search import Filters, Hit, QueryError, SearchConfig
 from bot.units import CURRENT, PENDING, REPEALED, SUPERSEDED
 
@@ -205,9 +205,9 @@ def test_hit_to_json(kb):
 
 def test_find_citations_longest_alias_wins():
     aliases = AliasTable({"合同法": "合同法", "劳动合同法": "劳动合同法", "民法典": "民法典"})
-    assert find_citations("劳动合同法第十条", aliases) == [Citation("劳动合同法", 10)]
-    assert find_citations("合同法第十条", aliases) == [Citation("合同法", 10)]
-    assert find_citations("第十条之一", aliases, context="民法典") == [Citation("民法典", 10, 1)]
+    assert find_citations("劳动合同法第十条", aliases) == [CitedArticle("劳动合同法", 10)]
+    assert find_citations("合同法第十条", aliases) == [CitedArticle("合同法", 10)]
+    assert find_citations("第十条之一", aliases, context="民法典") == [CitedArticle("民法典", 10, 1)]
     assert find_citations("第十条", aliases) == []
 
 

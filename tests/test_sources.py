@@ -9,7 +9,6 @@ import pytest
 from bot.lawnames import norm_title
 from bot.sources import LoadError, lawsdb, markdown, read_text
 from bot.sources.folder import front_matter, load_folder
-from conftest import GUARANTEE, OLD_GUARANTEE, REPEAL_DECISION, SHANDONG, STATE_COUNCIL
 
 
 # ---- laws.db ------------------------------------------------------------------------------
@@ -73,13 +72,13 @@ def test_lawsdb_default_path_exists():
 # ---- statute Markdown ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def md(corpus_sample):
-    return {rel: markdown.load_file(corpus_sample / rel) for rel in (GUARANTEE, OLD_GUARANTEE, REPEAL_DECISION,
-                                                                    SHANDONG, STATE_COUNCIL)}
+def md(corpus_sample, sample_files):
+    """The sample's statute files loaded, by name (conftest's `sample_files`)."""
+    return {name: markdown.load_file(corpus_sample / rel) for name, rel in sample_files.items()}
 
 
 def test_heading_layout_judicial_interpretation(md):
-    doc = md[GUARANTEE]
+    doc = md["guarantee"]
     units = doc.units
     assert units[0].law == "最高人民法院关于适用《中华人民共和国民法典》有关担保制度的解释"
     assert [u.article for u in units[:3]] == ["第一条", "第二条", "第三条"]
@@ -100,12 +99,12 @@ def test_heading_layout_judicial_interpretation(md):
 
 
 def test_heading_layout_old_interpretation(md):
-    u = md[OLD_GUARANTEE].units[0]
+    u = md["old_guarantee"].units[0]
     assert (u.published, u.valid_from, u.doc_number) == ("2000-12-08", "2000-12-13", "法释〔2000〕44号")
 
 
 def test_inline_layout_shandong(md):
-    units = md[SHANDONG].units
+    units = md["shandong"].units
     u = units[0]
     assert u.law == "山东省供热条例"  # the (2021-12-03) suffix is not part of the title
     assert u.published == "2021-12-03"  # the file-name suffix is the version date
@@ -121,7 +120,7 @@ def test_inline_layout_shandong(md):
 
 
 def test_state_council_regulation(md):
-    units = md[STATE_COUNCIL].units
+    units = md["state_council"].units
     assert units[0].level == "行政法规"
     assert units[0].issuer == "国务院"
     assert units[0].chapter == "第一章 总则"
@@ -130,7 +129,7 @@ def test_state_council_regulation(md):
 
 
 def test_repeal_decision_lists_what_it_repeals(md):
-    doc = md[REPEAL_DECISION]
+    doc = md["repeal_decision"]
     titles = {norm_title(t) for t in doc.repeals}
     assert norm_title("最高人民法院关于适用《中华人民共和国担保法》若干问题的解释") in titles
     assert norm_title("最高人民法院关于适用《中华人民共和国民法典》有关担保制度的解释") not in titles
@@ -185,10 +184,10 @@ def test_read_text_encodings_and_refusals(tmp_path):
 # ---- folder loader ------------------------------------------------------------------------
 
 @pytest.fixture()
-def mixed_folder(tmp_path, corpus_sample):
+def mixed_folder(tmp_path, corpus_sample, sample_files):
     root = tmp_path / "src"
     (root / "行政法规").mkdir(parents=True)
-    shutil.copyfile(corpus_sample / STATE_COUNCIL, root / "行政法规" / "保障农民工工资支付条例.md")
+    shutil.copyfile(corpus_sample / sample_files["state_council"], root / "行政法规" / "保障农民工工资支付条例.md")
     (root / "binary.md").write_bytes(b"\x00\x01\x02PK\x03\x04" + bytes(range(256)) * 4)
     (root / "empty.md").write_bytes(b"")
     (root / "README.md").write_text("# 说明\n\n第一条 这不是法规。\n\n第二条 也不是。\n", encoding="utf-8")
@@ -239,10 +238,10 @@ def test_front_matter_markdown_becomes_document_units(mixed_folder):
     assert "title" not in u.extra  # metadata went to fields, not lost in extra
 
 
-def test_folder_loader_loads_a_duplicate_once(tmp_path, corpus_sample):
+def test_folder_loader_loads_a_duplicate_once(tmp_path, corpus_sample, sample_files):
     for sub in ("司法解释/高法司法解释", "司法解释/司法解释_高法司法解释"):
         (tmp_path / sub).mkdir(parents=True)
-        shutil.copyfile(corpus_sample / GUARANTEE, tmp_path / sub / "x.md")
+        shutil.copyfile(corpus_sample / sample_files["guarantee"], tmp_path / sub / "x.md")
     loaded = load_folder(tmp_path)
     assert len(loaded.units) == len({u.uid for u in loaded.units}) == 71
 

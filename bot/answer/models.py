@@ -5,10 +5,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..units import CURRENT
+from ..units import AUDIENCES, CURRENT
 
-AUDIENCES = ("resident", "adviser", "enterprise")
-Audience = Literal["resident", "adviser", "enterprise"]
+Audience = Literal[AUDIENCES]
 DISCLAIMER = "以上为法律信息，不构成法律意见；具体问题请结合实际情况咨询律师或拨打 12348 公共法律服务热线。"
 
 

@@ -21,6 +21,7 @@ from ..config import Settings
 from ..lawnames import norm_title
 from ..retrieval.search import Filters, Hit, KnowledgeBase, QueryError
 from ..text import MAX_QUERY_CHARS
+from ..units import POLICY_LEVEL, QA_LEVEL
 from .abstain import Decision, decide
 from .cardfit import CardFit, CardFitter
 from .composers import ComposeError
@@ -137,7 +138,7 @@ class AnswerPipeline:
         """The hits answers are built from: a fitting card first, cards that do not fit left out."""
         fit: CardFit | None = s["fit"]
         lead = [fit.hit] if fit and fit.fits else []
-        return lead + [h for h in s["hits"] if h.unit.level != "问答"]
+        return lead + [h for h in s["hits"] if h.unit.level != QA_LEVEL]
 
     def _sources(self, s: dict, extra: int = 0) -> list[Source]:
         limit = SOURCES[s["audience"]] + extra
@@ -145,7 +146,7 @@ class AnswerPipeline:
         q, hits = s["rewritten"], self._evidence_hits(s)
         if s["audience"] != "enterprise":
             return gather(self.kb, q, hits, limit, keep)
-        laws = gather(self.kb, q, [h for h in hits if h.unit.level != KnowledgeBase.POLICY_LEVEL], limit)
+        laws = gather(self.kb, q, [h for h in hits if h.unit.level != POLICY_LEVEL], limit)
         # a policy must match the question as well as the law the answer rests on
         floor = RELATIVE_FLOOR * max((x.relevance for x in laws), default=0.0)
         return numbered(gather(self.kb, q, s["policies"], limit, floor=max(floor, 1e-9)) + laws)
@@ -157,7 +158,7 @@ class AnswerPipeline:
         for composer in ([self.llm] if self.llm else []) + [self.offline]:
             sources = self._sources(s, LLM_EXTRA_SOURCES if composer is self.llm else 0)
             lead = sources[0].unit if sources else None
-            card_led = lead is not None and lead.level == "问答"
+            card_led = lead is not None and lead.level == QA_LEVEL
             # where to turn follows what the answer rests on: a leading card names its own channel,
             # else the question's words and the law of the leading source, not every law retrieved
             referrals = refer(q, [lead.law] if lead else [], card=lead.extra.get("referral") if card_led else None)

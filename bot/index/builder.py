@@ -22,7 +22,7 @@ from ..sources.folder import Loaded, load_folder
 from ..text import add_words, tokenize
 from ..lawnames import norm_title, parse_reference
 from ..numerals import article_key
-from ..units import CURRENT, Unit
+from ..units import CURRENT, QA_LEVEL, Unit
 from ..validity import apply_validity, load_overrides, load_restored, override_counts
 from . import layout
 from .dense import DenseIndex
@@ -48,7 +48,7 @@ def attach_questions(units: list[Unit]) -> None:
     for u in units:
         if u.article_no and u.status == CURRENT:
             articles.setdefault((norm_title(u.law), article_key(u.article_no, u.sub_no)), []).append(u)
-    for card in (u for u in units if u.level == "问答"):
+    for card in (u for u in units if u.level == QA_LEVEL):
         for ref in card.extra.get("articles", []):
             for target in articles.get(parse_reference(ref) or ("", ""), []):
                 target.extra.setdefault("asked_as", []).extend(card.extra.get("questions", []))
@@ -174,7 +174,7 @@ def update(settings: Settings, add: list[Unit] | None = None, remove_docs: list[
     try:
         src = UnitStore(old / layout.STORE, readonly=True)
         store = UnitStore(folder / layout.STORE)
-        src.con.backup(store.con)
+        src.copy_to(store)
         src.close()
         dense = DenseIndex.load(old)
         removed = store.remove_docs(remove_docs) if remove_docs else []
@@ -182,13 +182,11 @@ def update(settings: Settings, add: list[Unit] | None = None, remove_docs: list[
             dense.remove(removed)
         add_words([a for u in add for a in u.aliases])
         tokens = [tokenize(index_text(u)) for u in add]
-        next_id = (store.con.execute("SELECT MAX(id) FROM units").fetchone()[0] or -1) + 1
-        dense.add(store.add(add, tokens, next_id), vectors)
+        dense.add(store.add(add, tokens, store.next_id()), vectors)
         dense.save(folder)
         all_tokens = [(r["tokens"] or "").split() for r in store.columns("tokens")]
         SparseIndex.build(all_tokens).save(folder)
-        units = [UnitStore._unit(r) for r in store.con.execute("SELECT * FROM units")]
-        new = _manifest(settings, embedder, store, units, manifest.skipped)
+        new = _manifest(settings, embedder, store, store.units(), manifest.skipped)
         store.close()
         new.save(folder)
     except BaseException:

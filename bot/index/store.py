@@ -1,18 +1,23 @@
 """SQLite store for unit text and metadata, with schema migrations.
 
 Row ids are the ids the dense and sparse indexes use, so a search result maps back to its unit
-with one primary-key lookup.
+with one primary-key lookup. Callers ask with verbs (`unit`, `units_of_doc`, `units_at_level`,
+`upload_doc_ids`, `next_id` …), never with SQL. Opened `as_of` a day, every unit it returns
+carries its status on that day (`validity.status_on`), not the one computed at build time.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 from ..lawnames import norm_title
+from ..migrations import migrate
 from ..units import Unit
+from ..validity import status_on
 
-# Each entry upgrades the schema by one version; PRAGMA user_version records how far a file is.
+# Each entry upgrades the schema by one version (bot.migrations: PRAGMA user_version records how far a file is).
 MIGRATIONS = [
     """
     CREATE TABLE units (
@@ -34,20 +39,14 @@ _COLUMNS = [c for c in Unit.__dataclass_fields__ if c != "uid"]  # sub_no and en
 
 
 class UnitStore:
-    def __init__(self, path: Path, readonly: bool = False):
+    def __init__(self, path: Path, readonly: bool = False, as_of: date | None = None):
         self.path = path
+        self.as_of = as_of.isoformat() if as_of else None
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         self.con = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self.con.row_factory = sqlite3.Row
         if not readonly:
-            self._migrate()
-
-    def _migrate(self) -> None:
-        version = self.con.execute("PRAGMA user_version").fetchone()[0]
-        for i, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            self.con.executescript(script)
-            self.con.execute(f"PRAGMA user_version = {i}")
-        self.con.commit()
+            migrate(self.con, MIGRATIONS)
 
     def add(self, units: list[Unit], tokens: list[list[str]], first_id: int) -> list[int]:
         ids = list(range(first_id, first_id + len(units)))
@@ -75,20 +74,54 @@ class UnitStore:
         self.con.commit()
         return ids
 
-    @staticmethod
-    def _unit(row: sqlite3.Row) -> Unit:
+    def copy_to(self, other: "UnitStore") -> None:
+        """Every row of this store into `other` (an online backup: `other` is replaced)."""
+        self.con.backup(other.con)
+
+    def to_unit(self, row: sqlite3.Row) -> Unit:
+        """The unit of a row, with its status on the store's day (`as_of`) when it has one."""
         data = {c: row[c] for c in _COLUMNS if c not in ("aliases", "extra")}
         data["uid"] = row["uid"]
         data["aliases"] = json.loads(row["aliases"] or "[]")
         data["extra"] = json.loads(row["extra"] or "{}")
+        if self.as_of:
+            data["status"] = status_on(row["status"], row["valid_from"], row["valid_to"], row["ends_as"], self.as_of)
         return Unit(**data)
+
+    def _units(self, sql: str, params=()) -> list[Unit]:
+        return [self.to_unit(r) for r in self.con.execute(sql, params)]
 
     def get(self, ids: list[int]) -> dict[int, Unit]:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.con.execute(f"SELECT * FROM units WHERE id IN ({marks})", [int(i) for i in ids])
-        return {r["id"]: self._unit(r) for r in rows}
+        return {r["id"]: self.to_unit(r) for r in rows}
+
+    def unit(self, uid: str) -> Unit | None:
+        """A unit by its stable id (`Unit.uid`)."""
+        found = self._units("SELECT * FROM units WHERE uid = ?", (uid,))
+        return found[0] if found else None
+
+    def units(self) -> list[Unit]:
+        """Every unit, in id order."""
+        return self._units("SELECT * FROM units ORDER BY id")
+
+    def units_of_doc(self, doc_id: str) -> list[Unit]:
+        """The units of one document, in their order inside it."""
+        return self._units("SELECT * FROM units WHERE doc_id = ? ORDER BY position", (doc_id,))
+
+    def units_at_level(self, level: str) -> list[Unit]:
+        """Every unit of one level (e.g. 政策), document by document, each in order."""
+        return self._units("SELECT * FROM units WHERE level = ? ORDER BY doc_id, position", (level,))
+
+    def upload_doc_ids(self) -> list[str]:
+        """The documents that came from uploads (source upload:<file>)."""
+        return [r[0] for r in self.con.execute("SELECT DISTINCT doc_id FROM units WHERE source LIKE 'upload:%'")]
+
+    def next_id(self) -> int:
+        """The id the next added unit gets: one past the largest."""
+        return (self.con.execute("SELECT MAX(id) FROM units").fetchone()[0] or -1) + 1
 
     def find_article(self, law_norms: list[str], article_no: int, sub_no: int | None) -> list[tuple[int, Unit]]:
         if not 0 < article_no < 100_000 or (sub_no or 0) >= 100:  # no statute has such numbers
@@ -98,17 +131,15 @@ class UnitStore:
             f"SELECT * FROM units WHERE law_norm IN ({marks}) AND article_no = ? AND IFNULL(sub_no, 0) = ?",
             [*law_norms, article_no, sub_no or 0],
         )
-        return [(r["id"], self._unit(r)) for r in rows]
+        return [(r["id"], self.to_unit(r)) for r in rows]
 
-    def neighbours(self, unit_id: int, before: int = 1, after: int = 1) -> list[Unit]:
-        row = self.con.execute("SELECT doc_id, position FROM units WHERE id = ?", (unit_id,)).fetchone()
+    def neighbours(self, uid: str, before: int = 1, after: int = 1) -> list[Unit]:
+        """The unit (by `Unit.uid`) and the `before`/`after` units around it in its document."""
+        row = self.con.execute("SELECT doc_id, position FROM units WHERE uid = ?", (uid,)).fetchone()
         if row is None:
             return []
-        rows = self.con.execute(
-            "SELECT * FROM units WHERE doc_id = ? AND position BETWEEN ? AND ? ORDER BY position",
-            (row["doc_id"], row["position"] - before, row["position"] + after),
-        )
-        return [self._unit(r) for r in rows]
+        return self._units("SELECT * FROM units WHERE doc_id = ? AND position BETWEEN ? AND ? ORDER BY position",
+                           (row["doc_id"], row["position"] - before, row["position"] + after))
 
     def columns(self, *names: str) -> list[tuple]:
         """Selected columns of every unit in id order: what the in-memory filters are built from."""

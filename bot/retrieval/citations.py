@@ -9,7 +9,9 @@ from ..numerals import ARTICLE_RE, cn_to_int
 
 
 @dataclass(frozen=True)
-class Citation:
+class CitedArticle:
+    """An article a question cites (not `answer.models.Citation`, a source an answer relies on)."""
+
     law_norm: str  # normalised title of the law cited
     article_no: int
     sub_no: int | None = None
@@ -48,9 +50,9 @@ class AliasTable:
         return matches.pop() if len(matches) == 1 else None
 
 
-def find_citations(question: str, aliases: AliasTable, context: str = "") -> list[Citation]:
+def find_citations(question: str, aliases: AliasTable, context: str = "") -> list[CitedArticle]:
     """Article references in question; a bare 第N条 takes the law last named in question or context."""
-    out: list[Citation] = []
+    out: list[CitedArticle] = []
     for m in ARTICLE_RE.finditer(question):
         no = cn_to_int(m.group(1))
         if no is None:
@@ -60,6 +62,6 @@ def find_citations(question: str, aliases: AliasTable, context: str = "") -> lis
         if law is None:
             earlier = aliases.laws_named(context + "\n" + question[: m.start()])
             law = earlier[-1] if earlier else None
-        if law is not None and (c := Citation(law, no, sub)) not in out:
+        if law is not None and (c := CitedArticle(law, no, sub)) not in out:
             out.append(c)
     return out

@@ -8,7 +8,7 @@ name them), the learned vocabulary of the candidate's chapter and law, and wheth
 names the law.
 
 The weights, priors, learned vocabularies (`expansion.Expansion`) and query map (`querymap`) ship in
-bot/data/reranker.json, written by `python -m bot.learn`; the pipeline works without the file
+bot/data/reranker.json, written by `python -m bot.lab.learn`; the pipeline works without the file
 (first-stage fusion order). The model is fitted here in numpy so that training,
 cross-validation and serving need nothing beyond the runtime.
 """
@@ -18,11 +18,16 @@ import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..units import CARD_LEVELS
 from .expansion import LEVELS, Expansion
 from .querymap import QueryMap
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
 
 PATH = Path(__file__).resolve().parent.parent / "data" / "reranker.json"
 FEATURES = ("bm25_norm", "bm25_raw", "dense_norm", "dense_raw", "bm25_rr", "dense_rr",
@@ -46,7 +51,7 @@ class Candidates:
     """The first stage's output for one question: unit ids and per-method evidence."""
 
     ids: np.ndarray
-    positions: np.ndarray  # rows in the KnowledgeBase's column arrays
+    positions: np.ndarray  # rows in the catalog's column arrays (`catalog.Catalog`)
     bm25: np.ndarray
     dense: np.ndarray  # what the reranker reads: cosine with the mapped question (`querymap`) when a map is used
     bm25_rank: np.ndarray  # rank in the method's own list, len(list) when absent
@@ -139,6 +144,43 @@ class Reranker:
                       if level in data.get("vocabulary", {})}
         query_map = QueryMap.from_json(data["query_map"]) if data.get("query_map") else None
         return cls(data["weights"], Priors(**data["priors"]), vocabulary, data.get("trained_on", {}), FEATURES, query_map)
+
+
+class RerankStage:
+    """The second stage over a catalog's units with one reranker (or none: first-stage order):
+    the reranker's priors as per-unit arrays (a card takes the best of its cited articles'),
+    its query map when it was fitted on this embedding model, and the candidates' scores."""
+
+    def __init__(self, catalog: "Catalog", reranker: Reranker | None, embedding: str):
+        self.catalog, self.reranker = catalog, reranker
+        self.query_map = reranker.query_map if reranker and reranker.query_map \
+            and reranker.query_map.embedding == embedding else None
+        if reranker is None:
+            return
+        laws, keys = catalog.columns["law_norm"], catalog.columns["article_key"]
+        self.law_prior = np.array([reranker.priors.law_feature(x) for x in laws])
+        self.article_prior = np.array([reranker.priors.article_feature(x, k) for x, k in zip(laws, keys)])
+        for i, refs in catalog.cites.items():
+            if refs:
+                self.law_prior[i] = max(reranker.priors.law_feature(x) for x, _ in refs)
+                self.article_prior[i] = max(reranker.priors.article_feature(x, k) for x, k in refs)
+
+    def scores(self, question: str, c: Candidates) -> np.ndarray:
+        """The reranker's score of each candidate of `question`."""
+        named = set(self.catalog.aliases.laws_named(question))
+        law_named = np.array([x in named for x in self.catalog.columns["law_norm"][c.positions]], dtype=np.float64)
+        x = features(c, self.law_prior[c.positions], self.article_prior[c.positions], law_named)
+        return self._cards_by_text(c, self.reranker.score(x))
+
+    def _cards_by_text(self, c: Candidates, scores: np.ndarray) -> np.ndarray:
+        """Cards borrow their cited articles' priors, so the reranker places them well among
+        statutes; but among themselves the priors would favour cards citing popular articles.
+        Keep the slots the reranker gave to cards, and fill them in first-stage (text) order."""
+        cards = np.flatnonzero(np.isin(self.catalog.columns["level"][c.positions], CARD_LEVELS))
+        if len(cards) > 1:
+            scores = scores.copy()
+            scores[cards[np.argsort(-c.fused[cards], kind="stable")]] = np.sort(scores[cards])[::-1]
+        return scores
 
 
 def fit(groups: list[tuple[np.ndarray, np.ndarray]], l2: float = 0.3, steps: int = 100) -> list[float]:

@@ -20,7 +20,7 @@ from bot.lawnames import aliases_for
 from bot.numerals import parse_article
 from bot.sources import MAX_FILE_BYTES, LoadError, read_text
 from bot.sources.segment import split_articles, split_sections, split_title
-from bot.units import Unit, iso, stable_id
+from bot.units import POLICY_LEVEL, Unit, iso, stable_id
 
 SUPPORTED_SUFFIXES = {".docx", ".pdf", ".html", ".htm", ".txt"}
 NO_TEXT = "文档中没有可提取的文字"
@@ -87,7 +87,7 @@ def _units(lines: list[str], path: Path, meta: dict) -> list[Unit]:
         Unit(
             uid=stable_id(doc_id, position, piece.get("article") or piece.get("heading_path")),
             law=title,
-            level=meta.get("level") or "政策",
+            level=meta.get("level") or POLICY_LEVEL,
             source=meta.get("source") or f"document:{path.name}",
             doc_id=doc_id,
             issuer=meta.get("issuer") or "",

@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..numerals import ARTICLE_RE, article_label, cn_to_int
-from ..units import Unit, iso, stable_id
+from ..units import AUDIENCES, POLICY_LEVEL, POLICY_TOPICS, QA_LEVEL, Unit, iso, stable_id
 from . import LoadError, read_text
 
 SOURCE = "knowledge"
@@ -35,9 +35,7 @@ CARD_KINDS = ("qa", "policy")
 QA_PREFIX = "普法问答："
 MAX_ANSWER_CHARS = 200  # a plain answer people read on a phone; longer belongs in a policy card or a guide
 MAX_SCOPE_CHARS = 150  # one line: 适用：…；不适用：…
-AUDIENCES = ("resident", "enterprise", "adviser")
 AUDIENCE_NAMES = {"resident": "居民", "enterprise": "企业", "adviser": "网格法律顾问"}
-POLICY_TOPICS = ("税费减免", "融资", "稳岗就业", "登记注册", "知识产权", "政府采购", "其他")
 ROOT = Path(__file__).resolve().parents[2] / "knowledge"
 REFERRALS_FILE = "referrals.yaml"
 
@@ -120,7 +118,7 @@ class QACard(_Strict):
     answer: str = Field(min_length=10)
     articles: list[ArticleRef] = Field(min_length=1)
     topic: str = Field(min_length=2)
-    audience: list[Literal["resident", "enterprise", "adviser"]] = Field(min_length=1)
+    audience: list[Literal[AUDIENCES]] = Field(min_length=1)
     referral: str | None = None
     # 适用：<the situation the answer covers>；不适用：<look-alike situations it does not>. One line;
     # card-fit code reads it from unit.extra["scope"] to tell whether the card fits a question.
@@ -212,11 +210,11 @@ class PolicyCard(_Strict):
     conditions: str = Field(min_length=1)
     how_to_apply: str = Field(min_length=4)
     interpretation: str = Field(min_length=10)
-    topic: Literal["税费减免", "融资", "稳岗就业", "登记注册", "知识产权", "政府采购", "其他"]
+    topic: Literal[POLICY_TOPICS]
     successor: list[str] = Field(default_factory=list)
     note: str = ""  # anything about its validity a reader must know (early stop, partial repeal …)
     region: str = "全国"
-    audience: list[Literal["resident", "enterprise", "adviser"]] = Field(default_factory=lambda: ["enterprise"])
+    audience: list[Literal[AUDIENCES]] = Field(default_factory=lambda: ["enterprise"])
     articles: list[ArticleRef] = Field(default_factory=list)
     reviewed: date | None = None
 
@@ -244,8 +242,8 @@ class PolicyCard(_Strict):
         return self
 
 
-class Referral(_Strict):
-    """One service channel of the referral directory."""
+class ReferralChannel(_Strict):
+    """One service channel of the referral directory (what `answer.models.Referral` is made from)."""
 
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str = Field(min_length=2)
@@ -379,7 +377,7 @@ def card_unit(card: Card, path: Path) -> Unit:
             uid=stable_id(doc_id, 0, card.questions[0]),
             law=card.title,
             text="\n".join(card.questions + [card.answer]),
-            level="问答",
+            level=QA_LEVEL,
             source=SOURCE,
             doc_id=doc_id,
             heading_path=card.questions[0],
@@ -411,7 +409,7 @@ def card_unit(card: Card, path: Path) -> Unit:
         uid=stable_id(doc_id, 0, card.doc_number),
         law=card.title,
         text="\n".join(lines),
-        level="政策",
+        level=POLICY_LEVEL,
         source=SOURCE,
         doc_id=doc_id,
         issuer=card.issuer,
@@ -472,8 +470,8 @@ def duplicate_questions(cards: list[tuple[Path, Card]]) -> list[tuple[str, list[
 
 # ---- referrals -----------------------------------------------------------------------------
 
-def load_referrals(path: Path | str | None = None) -> dict[str, Referral]:
-    """The referral directory (knowledge/referrals.yaml by default), key -> Referral, in file order."""
+def load_referrals(path: Path | str | None = None) -> dict[str, ReferralChannel]:
+    """The referral directory (knowledge/referrals.yaml by default), key -> channel, in file order."""
     path = Path(path) if path else ROOT / REFERRALS_FILE
     try:
         data = yaml.safe_load(read_text(path))
@@ -484,10 +482,10 @@ def load_referrals(path: Path | str | None = None) -> dict[str, Referral]:
     rows = data.get("referrals") if isinstance(data, dict) else None
     if not isinstance(rows, list) or not rows:
         raise LoadError(f"{path}: 字段 referrals（转介目录）缺失或不是列表")
-    out: dict[str, Referral] = {}
+    out: dict[str, ReferralChannel] = {}
     for i, row in enumerate(rows):
         try:
-            ref = Referral.model_validate(row)
+            ref = ReferralChannel.model_validate(row)
         except ValidationError as exc:
             err = _error(path, exc)
             raise LoadError(str(err).replace(f"{path}: ", f"{path}: 第 {i + 1} 条 ", 1)) from exc
@@ -497,7 +495,7 @@ def load_referrals(path: Path | str | None = None) -> dict[str, Referral]:
     return out
 
 
-def check_referrals(cards: list[tuple[Path, Card]], referrals: dict[str, Referral]) -> list[str]:
+def check_referrals(cards: list[tuple[Path, Card]], referrals: dict[str, ReferralChannel]) -> list[str]:
     """Problems: a Q&A card whose referral key is not in the directory."""
     return [f"{path}: 字段 referral（转介渠道）{card.referral!r} 不在转介目录中"
             for path, card in cards

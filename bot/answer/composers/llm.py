@@ -13,7 +13,6 @@ instructions; the reply must carry [n] markers, which the pipeline then checks.
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
+from ...config import Settings
 from ...units import CURRENT
 from ..evidence import Source, status_label
 from ..models import ClarifyOption, Referral
@@ -87,14 +87,14 @@ class LLMConfig:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "LLMConfig | None":
-        env = os.environ if env is None else env
-        if not env.get("FARUN_LLM_MODEL"):
+        s = Settings.load(env=env)  # FARUN_LLM_* of the environment, or of `env`
+        if not s.llm_model:
             return None
-        provider = env.get("FARUN_LLM_PROVIDER", "openai").lower()
+        provider = s.llm_provider.lower()
         if provider not in ("openai", "ollama"):
             raise ValueError(f"FARUN_LLM_PROVIDER 只能是 openai 或 ollama，而不是 {provider!r}")
-        return cls(model=env["FARUN_LLM_MODEL"], provider=provider, base_url=env.get("FARUN_LLM_BASE_URL") or None,
-                   api_key=env.get("FARUN_LLM_API_KEY", ""), timeout=float(env.get("FARUN_LLM_TIMEOUT", 30)))
+        return cls(model=s.llm_model, provider=provider, base_url=s.llm_base_url or None,
+                   api_key=s.llm_api_key, timeout=s.llm_timeout)
 
     def chat_model(self):
         if self.provider == "ollama":

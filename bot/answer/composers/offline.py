@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from ...lawnames import norm_title
 from ...numerals import ARTICLE_RE
 from ...retrieval.search import KnowledgeBase
+from ...units import POLICY_LEVEL, QA_LEVEL
 from ..evidence import Source, body, status_label
 from ..models import ClarifyOption, Referral
 
@@ -31,7 +32,7 @@ def short_name(source: Source) -> str:
 
 def card_answer(source: Source) -> str | None:
     """A Q&A card's plain-language answer, when the card is the source."""
-    return body(source.unit).strip() if source.unit.level == "问答" else None
+    return body(source.unit).strip() if source.unit.level == QA_LEVEL else None
 
 
 def quote_lines(sources: list[Source]) -> list[str]:
@@ -77,7 +78,7 @@ class OfflineComposer:
         return lines
 
     def _enterprise(self, sources: list[Source]) -> list[str]:
-        policies = [s for s in sources if s.unit.level == "政策"]
+        policies = [s for s in sources if s.unit.level == POLICY_LEVEL]
         laws = [s for s in sources if s.unit.level != "政策"]
         lines = ["相关政策文件："] if policies else ["知识库中没有找到与此相关的政策文件。"]
         for s in policies:

@@ -1,6 +1,6 @@
-"""Command line: python -m bot build | search | article | stats | eval.
+"""The parser of `python -m bot` and the retrieval commands: build, search, article, stats, eval.
 
-The CLI only parses arguments and renders library results (text or --json)."""
+The answer commands (ask, chat, eval answers) are in `bot.cli.answers`."""
 from __future__ import annotations
 
 import argparse
@@ -8,23 +8,18 @@ import json
 import sys
 from pathlib import Path
 
-from .answer.cli import add_commands as add_answer_commands, cmd_eval_answers
-from .config import Settings
-from .index import layout
-from .sources import LoadError
+from ..index import layout
+from ..sources import LoadError
+from ..units import AUDIENCES
+from .answers import add_commands as add_answer_commands, cmd_eval_answers
+from .common import print_json, settings
 
-def _settings(args) -> Settings:
-    return Settings.load(index_dir=getattr(args, "index_dir", None), embedding=getattr(args, "embedding", None))
 
 
 def _filters(args):
-    from .retrieval.search import Filters
+    from ..retrieval.search import Filters
 
     return Filters.parse(level=args.level, law=args.law_filter, status=args.status, region=args.region)
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=1))
 
 
 def _print_hit(i: int, h) -> None:
@@ -38,24 +33,24 @@ def _print_hit(i: int, h) -> None:
 
 
 def cmd_build(args) -> int:
-    from .index.builder import build
+    from ..index.builder import build
 
-    settings = _settings(args)
-    settings.sources += [Path(s) for s in args.source or []]
-    manifest = build(settings, progress=not args.quiet)
-    print(f"索引已建成：{manifest.units} 条，{manifest.documents} 个文件，模型 {manifest.embedding}，位于 {settings.index_dir}")
+    chosen = settings(args)
+    chosen.sources += [Path(s) for s in args.source or []]
+    manifest = build(chosen, progress=not args.quiet)
+    print(f"索引已建成：{manifest.units} 条，{manifest.documents} 个文件，模型 {manifest.embedding}，位于 {chosen.index_dir}")
     for s in manifest.skipped[:20]:
         print(f"  跳过 {s['path']}：{s['reason']}", file=sys.stderr)
     return 0
 
 
 def cmd_search(args) -> int:
-    from .retrieval.search import KnowledgeBase
+    from ..retrieval.search import KnowledgeBase
 
-    kb = KnowledgeBase.open(_settings(args))
+    kb = KnowledgeBase.open(settings(args))
     hits = kb.search_for(args.question, audience=args.audience, k=args.k, filters=_filters(args))
     if args.json:
-        _print_json([h.to_json() for h in hits])
+        print_json([h.to_json() for h in hits])
     elif not hits:
         print("没有找到相关条文。")
     for i, h in enumerate(hits if not args.json else [], 1):
@@ -64,12 +59,12 @@ def cmd_search(args) -> int:
 
 
 def cmd_article(args) -> int:
-    from .retrieval.search import KnowledgeBase
+    from ..retrieval.search import KnowledgeBase
 
-    kb = KnowledgeBase.open(_settings(args))
+    kb = KnowledgeBase.open(settings(args))
     hits = kb.article(args.law, args.number, _filters(args))
     if args.json:
-        _print_json([h.to_json() | {"neighbours": [n.article for n in kb.neighbours(h.unit.uid)]} for h in hits])
+        print_json([h.to_json() | {"neighbours": [n.article for n in kb.neighbours(h.unit.uid)]} for h in hits])
         return 0 if hits else 1
     if not hits:
         print(f"知识库中没有《{args.law}》第{args.number}条（或该条不在所选效力范围内）。", file=sys.stderr)
@@ -85,11 +80,11 @@ def cmd_article(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from .retrieval.search import KnowledgeBase
+    from ..retrieval.search import KnowledgeBase
 
-    stats = KnowledgeBase.open(_settings(args)).stats()
+    stats = KnowledgeBase.open(settings(args)).stats()
     if args.json:
-        _print_json(stats)
+        print_json(stats)
     else:
         for k, v in stats.items():
             if k != "overrides":
@@ -104,13 +99,13 @@ def cmd_stats(args) -> int:
 
 def cmd_eval(args) -> int:
     if args.target == "grades":
-        from .answer.evaluate import summarise_grades
+        from ..lab.eval_answers import summarise_grades
 
         if not args.file:
             raise ValueError("eval grades 需要评分表文件：python -m bot eval grades FILE")
         summary = summarise_grades(Path(args.file))
         if args.json:
-            _print_json(summary)
+            print_json(summary)
         else:
             for k, v in summary.items():
                 print(f"{k}: {v}")
@@ -119,10 +114,11 @@ def cmd_eval(args) -> int:
         raise ValueError("需要 --data：LeCoQA 或 LawBench 格式的 JSON 文件")
     if args.target == "answers":
         return cmd_eval_answers(args)
-    from .eval import evaluate, load_questions
-    from .retrieval.search import KnowledgeBase
+    from ..lab.data import load_questions
+    from ..lab.eval import evaluate
+    from ..retrieval.search import KnowledgeBase
 
-    kb = KnowledgeBase.open(_settings(args))
+    kb = KnowledgeBase.open(settings(args))
     kind, questions = load_questions(Path(args.data))
     methods = ["pipeline"] if kind == "lawbench-1-1" else ["bm25", "dense", "fusion", "pipeline"]
     rows = evaluate(kb, questions[: args.limit] if args.limit else questions, methods,
@@ -160,7 +156,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", help="检索")
     s.add_argument("question")
     s.add_argument("--k", type=int, default=10)
-    s.add_argument("--audience", choices=("resident", "adviser", "enterprise"), default="resident",
+    s.add_argument("--audience", choices=AUDIENCES, default="resident",
                    help="enterprise：政策文件优先（含已失效的，均标注效力）")
     filters(s)
     s.set_defaults(func=cmd_search)
@@ -183,7 +179,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, help="只评测前 N 题")
     e.add_argument("--sample", type=int, help="answers：在全部题目中均匀抽取 N 题")
     e.add_argument("--sheet", help="answers：把问题、回答、出处和参考答案写成评分表（CSV），人工填 grade 列")
-    e.add_argument("--audience", choices=("resident", "adviser", "enterprise"), default="resident")
+    e.add_argument("--audience", choices=AUDIENCES, default="resident")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
     add_answer_commands(sub)
@@ -192,7 +188,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from .retrieval.search import QueryError
+    from ..retrieval.search import QueryError
 
     try:
         return args.func(args)

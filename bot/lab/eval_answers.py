@@ -16,12 +16,14 @@ import statistics
 import time
 from pathlib import Path
 
-from ..eval import _present, _resolve, cross_validation, in_fold_order, load_questions, resolve_gold
+from ..answer.models import Answer
+from ..answer.pipeline import AnswerPipeline
 from ..lawnames import norm_title, parse_reference
 from ..numerals import ARTICLE_RE, article_key, parse_article
 from ..retrieval.search import Filters
-from .models import Answer
-from .pipeline import AnswerPipeline
+from ..units import CARD_LEVELS
+from .data import load_questions, present_keys, resolve, resolve_gold
+from .eval import cross_validation, in_fold_order
 
 _CITED = re.compile(rf"《([^《》]{{2,80}})》\s*({ARTICLE_RE.pattern})")
 
@@ -49,13 +51,13 @@ def _percentiles(ms: list[float]) -> dict:
 
 def _statute_keys(ans: Answer) -> list[tuple[str, str]]:
     """The statute articles an answer cites, in the order it cites them (cards and policies skipped)."""
-    return [_key(c.law, c.article) for c in ans.citations if c.level not in ("问答", "政策") and c.article.startswith("第")]
+    return [_key(c.law, c.article) for c in ans.citations if c.level not in CARD_LEVELS and c.article.startswith("第")]
 
 
 def _quoted_keys(ans: Answer) -> set[tuple[str, str]]:
     """Articles whose text the answer quotes, not only names."""
     return {_key(c.law, c.article) for c in ans.citations
-            if c.level not in ("问答", "政策") and c.quote and f"「{c.quote}」" in ans.answer}
+            if c.level not in CARD_LEVELS and c.quote and f"「{c.quote}」" in ans.answer}
 
 
 def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = None, audience: str = "resident",
@@ -69,7 +71,7 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
     quoted, not only named). `sample` takes that many questions evenly spread over the file;
     `sheet` writes them with answers and reference answers for grading by reading."""
     kb = pipeline.kb
-    present = _present(kb)
+    present = present_keys(kb)
     _, questions = load_questions(path)
     folds = cross_validation(kb, resolve_gold(kb, questions), path)
     chosen = range(len(questions))
@@ -93,7 +95,7 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
         n["fabricated"] += fabricated(pipeline, ans)
         n["removed"] += len(ans.removed_citations)
         n["card_leads"] += ans.led_by == "card"
-        gold = {_resolve(kb, g) for g in q.gold} & present
+        gold = {resolve(kb, g) for g in q.gold} & present
         cited = {_key(c.law, c.article) for c in ans.citations}
         if gold:
             statutes = _statute_keys(ans)
@@ -162,7 +164,7 @@ def evaluate_multiturn(pipeline: AnswerPipeline, path: Path, limit: int | None =
     ms = []
     for conv in convs:
         first, follow = conv["turns"][:2]
-        gold = {_resolve(kb, g) for ref in conv["gold"] if (g := parse_reference(ref))}
+        gold = {resolve(kb, g) for ref in conv["gold"] if (g := parse_reference(ref))}
         t = time.perf_counter()
         ans1 = pipeline.ask(first)
         ans2 = pipeline.ask(follow, [(ans1.rewritten_question, ans1.answer)])

@@ -1,8 +1,8 @@
 """Learned components, trained from ../shared/eval (never from the sealed holdout).
 
-`make learn` (`python -m bot.learn --data …/lecoqa_dev.json --data …/lawbench_3-2_scene_article.json`)
+`make learn` (`python -m bot.lab.learn --data …/lecoqa_dev.json --data …/lawbench_3-2_scene_article.json`)
 rebuilds bot/data/reranker.json (the reranker's weights, priors and learned vocabulary) and
-prints its k-fold cross-validated figures; `bot.eval` uses the same folds, drawn over all the
+prints its k-fold cross-validated figures; `bot.lab.eval` uses the same folds, drawn over all the
 training files, when it scores a file the reranker was trained on, so no question is ever scored
 by a model that saw it.
 """
@@ -17,12 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..retrieval import querymap
-from ..retrieval.expansion import LEVELS, Expansion
-from ..retrieval.querymap import QueryMap
-from ..retrieval.rerank import Candidates, Priors, Reranker, features, fit
-from ..retrieval.search import Filters, KnowledgeBase, SearchConfig
-from ..text import normalize, tokenize
+from ...retrieval import querymap
+from ...retrieval.candidates import SearchConfig
+from ...retrieval.expansion import LEVELS, Expansion, article_id
+from ...retrieval.querymap import QueryMap
+from ...retrieval.rerank import Candidates, Priors, Reranker, features, fit
+from ...retrieval.search import Filters, KnowledgeBase
+from ...text import normalize, tokenize
+from ..data import load_questions, resolve_gold
 
 FOLDS = 5
 SEED = 13
@@ -46,14 +48,29 @@ def fold_of(n: int, k: int = FOLDS, seed: int = SEED) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, k, n)
 
 
+def vocabulary_targets(kb: KnowledgeBase, gold: set[tuple[str, str]]) -> dict[str, set[str]]:
+    """The learned-vocabulary targets (`expansion.LEVELS`) of gold (law, article key) pairs."""
+    rows = [r[0] for g in gold if (r := kb.catalog.article_rows(*g))]
+    return {"article": {article_id(*g) for g in gold},
+            "chapter": {kb.catalog.columns["chapter"][r] for r in rows},
+            "law": {g[0] for g in gold}}
+
+
+def left_out_scores(vocabulary: dict[str, Expansion], tokens: list[str],
+                    targets: dict[str, set[str]]) -> dict[str, dict[str, float]]:
+    """`candidates.vocabulary_scores` for a training question, its own words left out of its own
+    targets (`Expansion.scores`): a question never finds its answer through its own words."""
+    return {level: learned.scores(tokens, (tokens, targets[level])) for level, learned in vocabulary.items()}
+
+
 def collect(kb: KnowledgeBase, questions, vocabulary: dict[str, Expansion] | None = None,
             config: SearchConfig | None = None, query_maps: list[QueryMap] | None = None) -> list[Sample | None]:
     """First-stage candidates for each question (None where no gold article is in the index).
     With `vocabulary` (learned from these same questions) each question's own words are left
     out; `query_maps` gives each question's query map (one fitted without it)."""
     cfg = config or SearchConfig()
-    mask = kb.mask(Filters())
-    laws, keys = kb.columns["law_norm"], kb.columns["article_key"]
+    mask = kb.catalog.mask(Filters())
+    laws, keys = kb.catalog.columns["law_norm"], kb.catalog.columns["article_key"]
     out: list[Sample | None] = []
     for i, q in enumerate(questions):
         gold = set(q.gold)
@@ -61,9 +78,11 @@ def collect(kb: KnowledgeBase, questions, vocabulary: dict[str, Expansion] | Non
         if not gold or not text:
             out.append(None)
             continue
-        c = kb.candidates(text, mask, cfg, vocabulary=vocabulary,
-                          leave_out=(tokenize(text), kb.vocabulary_targets(gold)) if vocabulary else None,
-                          query_map=query_maps[i] if query_maps else None)
+        tokens = tokenize(text)
+        c = kb.candidate_stage.candidates(
+            text, tokens, mask, cfg,
+            by_target=left_out_scores(vocabulary, tokens, vocabulary_targets(kb, gold)) if vocabulary else None,
+            query_map=query_maps[i] if query_maps else None)
         named = set(kb.aliases.laws_named(text))
         cand_keys = list(zip(laws[c.positions], keys[c.positions]))
         out.append(Sample(c, np.array([k[0] in named for k in cand_keys], dtype=np.float64), gold,
@@ -73,7 +92,7 @@ def collect(kb: KnowledgeBase, questions, vocabulary: dict[str, Expansion] | Non
 
 def learn_vocabulary(kb: KnowledgeBase, questions) -> dict[str, Expansion]:
     """The words people used, per gold article, chapter and law (`expansion.LEVELS`)."""
-    pairs = [(tokenize(normalize(q.text)), kb.vocabulary_targets(set(q.gold))) for q in questions if q.gold]
+    pairs = [(tokenize(normalize(q.text)), vocabulary_targets(kb, set(q.gold))) for q in questions if q.gold]
     return {level: Expansion.learn((tokens, targets[level]) for tokens, targets in pairs) for level in LEVELS}
 
 
@@ -82,9 +101,10 @@ _QUESTION_VECTORS: dict[tuple[str, str], np.ndarray] = {}  # (model, text): trai
 
 def fit_query_map(kb: KnowledgeBase, questions) -> QueryMap:
     """The query map (`querymap`) from `questions` to their gold articles among the current ones."""
-    rows = np.flatnonzero(kb.mask(Filters()) & (kb.columns["article_key"] != ""))
+    catalog = kb.catalog
+    rows = np.flatnonzero(catalog.mask(Filters()) & (catalog.columns["article_key"] != ""))
     where = {r: i for i, r in enumerate(rows.tolist())}
-    gold = [[where[r] for g in q.gold for r in kb.article_rows(*g) if r in where] for q in questions]
+    gold = [[where[r] for g in q.gold for r in catalog.article_rows(*g) if r in where] for q in questions]
     vectors = []
     for q in questions:
         key = (kb.embedder.name, normalize(q.text))
@@ -92,7 +112,7 @@ def fit_query_map(kb: KnowledgeBase, questions) -> QueryMap:
             _QUESTION_VECTORS[key] = kb.embedder.encode_query(key[1] or q.text)
         vectors.append(_QUESTION_VECTORS[key])
     queries = np.stack(vectors) if vectors else np.zeros((0, kb.embedder.dim), np.float32)
-    return querymap.fit(kb.embedder.name, queries, gold, kb.vectors[rows], seed=SEED)
+    return querymap.fit(kb.embedder.name, queries, gold, kb.candidate_stage.vectors[rows], seed=SEED)
 
 
 def fit_reranker(kb: KnowledgeBase, questions) -> Reranker:
@@ -119,7 +139,7 @@ def train(kb: KnowledgeBase, samples: list[Sample], vocabulary: dict[str, Expans
     model would learn that "seen in training" means "is the answer"."""
     priors = Priors(dict(Counter(g[0] for s in samples for g in s.gold)),
                     dict(Counter(f"{g[0]}:{g[1]}" for s in samples for g in s.gold)))
-    laws, keys = kb.columns["law_norm"], kb.columns["article_key"]
+    laws, keys = kb.catalog.columns["law_norm"], kb.catalog.columns["article_key"]
     groups = []
     for s in samples:
         if not s.labels.any():  # no gold among the candidates: nothing to learn about ranking
@@ -145,8 +165,6 @@ TRAINABLE = ("lecoqa", "lawbench-3-2")  # kinds whose questions name their gold 
 def training_questions(kb: KnowledgeBase, paths: list[Path]) -> tuple[list, list[tuple[Path, int]]]:
     """The questions of all training files, in order, gold resolved against the index, and
     (file, question count) for `trained_on`. Folds are drawn over this combined list."""
-    from ..eval import load_questions, resolve_gold  # eval imports this module
-
     questions, files = [], []
     for path in paths:
         kind, qs = load_questions(path)

@@ -1,9 +1,10 @@
 """Measure the scope-score features on in-scope and out-of-scope questions and pick the weights
 and threshold of `bot.answer.abstain.CALIBRATED`.
 
-    python -m bot.answer.calibrate --index-dir /tmp/idx1 [--dev FILE] [--oos FILE]
+    python -m bot.lab.calibrate --index-dir /tmp/idx1 --dev ../shared/eval/lecoqa_dev.json [--oos FILE]
 
-In scope: LeCoQA dev questions (field 问题). Out of scope: bot/answer/data/out_of_scope.txt.
+In scope: the questions of --dev (LeCoQA dev). Out of scope: --oos, by default the shipped
+bot/answer/data/out_of_scope.txt.
 Both sets are split in two by position (even/odd) and the choice is made on the even half: for
 each pair of weights the threshold is set where DEV_BUDGET of dev questions would abstain (the
 dev set is large, so that quantile is stable); the pair that then turns away the most
@@ -14,19 +15,18 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from ..config import Settings
+from ..answer.abstain import CALIBRATED, Features, Weights, features
+from ..answer.pipeline import K
+from ..config import ROOT, Settings
 from ..retrieval.search import KnowledgeBase
-from .abstain import CALIBRATED, Features, Weights, features
-from .pipeline import K
+from .data import load_questions
 
-DEV = Path("/work/shared/eval/lecoqa_dev.json")
-OOS = Path(__file__).with_name("data") / "out_of_scope.txt"
+OOS = ROOT / "bot" / "answer" / "data" / "out_of_scope.txt"
 DEV_BUDGET = 0.05  # dev abstention the threshold allows: half of the 10% the answer layer may spend
 GRID = {"bm25": (0.0, 0.005, 0.01, 0.02), "legal": (0.0, 0.1, 0.2, 0.3, 0.4)}
 
@@ -63,13 +63,13 @@ def _summary(name: str, fs: list[Features]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bot.answer.calibrate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bot.lab.calibrate", description=__doc__.split("\n\n")[0])
     p.add_argument("--index-dir")
-    p.add_argument("--dev", type=Path, default=DEV)
-    p.add_argument("--oos", type=Path, default=OOS)
+    p.add_argument("--dev", type=Path, required=True, help="in-scope questions: LeCoQA dev (../shared/eval/lecoqa_dev.json)")
+    p.add_argument("--oos", type=Path, default=OOS, help="out-of-scope questions, one a line")
     args = p.parse_args(argv)
     kb = KnowledgeBase.open(Settings.load(index_dir=args.index_dir))
-    dev = measure(kb, [d["问题"] for d in json.loads(args.dev.read_text(encoding="utf-8"))])
+    dev = measure(kb, [q.text for q in load_questions(args.dev)[1]])
     oos = measure(kb, [ln.strip() for ln in args.oos.read_text(encoding="utf-8").splitlines() if ln.strip()])
     print(f"features ({len(dev)} dev, {len(oos)} out-of-scope):\n{_summary('dev', dev)}\n{_summary('oos', oos)}")
     w = choose(dev[::2], oos[::2])

@@ -1,4 +1,4 @@
-"""python -m bot.learn --data FILE [--data FILE …] — train the reranker, report CV per file.
+"""python -m bot.lab.learn --data FILE [--data FILE …] — train the reranker, report CV per file.
 
 The documented command (README, docs/benchmarks.md) trains on both kinds of question in
 ../shared/eval: lay questions (LeCoQA) and formal scenarios (LawBench 3-2), so that the model
@@ -10,15 +10,16 @@ import argparse
 import json
 from pathlib import Path
 
-from ..config import Settings
-from ..eval import evaluate, load_questions
-from ..retrieval.rerank import PATH
-from ..retrieval.search import KnowledgeBase
+from ...config import Settings
+from ...retrieval.rerank import PATH
+from ...retrieval.search import KnowledgeBase
+from ..data import load_questions
+from ..eval import evaluate
 from . import fit_reranker, trained_on, training_questions
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m bot.learn")
+    p = argparse.ArgumentParser(prog="python -m bot.lab.learn")
     p.add_argument("--data", action="append", required=True,
                    help="training file, repeatable (../shared/eval/lecoqa_dev.json, ../shared/eval/lawbench_3-2_scene_article.json)")
     p.add_argument("--index-dir")

@@ -1,18 +1,19 @@
-"""Commands `ask` and `chat` (registered by bot.cli with `add_commands(sub)`), and the
+"""Commands `ask` and `chat` (registered by `bot.cli.main` with `add_commands(sub)`), and the
 renderer of `python -m bot eval answers`."""
 from __future__ import annotations
 
 import json
 import sys
 
-from .models import AUDIENCES, Answer
+from ..answer.models import Answer
+from ..units import AUDIENCES
+from .common import settings
 
 
 def _pipeline(args):
-    from ..cli import _settings
-    from .pipeline import AnswerPipeline
+    from ..answer.pipeline import AnswerPipeline
 
-    return AnswerPipeline.open(_settings(args))
+    return AnswerPipeline.open(settings(args))
 
 
 def render_footer(ans: Answer) -> str:
@@ -79,7 +80,7 @@ def cmd_chat(args) -> int:
 def cmd_eval_answers(args) -> int:
     from pathlib import Path
 
-    from .evaluate import run
+    from ..lab.eval_answers import run
 
     rows = run(_pipeline(args), Path(args.data), limit=args.limit, audience=args.audience,
                sheet=Path(args.sheet) if args.sheet else None, sample=args.sample)

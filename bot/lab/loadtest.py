@@ -1,6 +1,6 @@
 """Load test of a running FaRun server: many clients POST /api/ask at once.
 
-    python -m bot.loadtest --url http://127.0.0.1:7860 --clients 50 --seconds 60
+    python -m bot.lab.loadtest --url http://127.0.0.1:7860 --clients 50 --seconds 60
 
 asyncio + httpx; each client sends one question after another (rotating through QUESTIONS) until
 the time is up or --max-requests have been sent in total. Loopback only: a URL that does not
@@ -100,7 +100,7 @@ async def run(url: str, clients: int, seconds: float, max_requests: int, timeout
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bot.loadtest", description="压测本机运行的法润服务（POST /api/ask）")
+    p = argparse.ArgumentParser(prog="python -m bot.lab.loadtest", description="压测本机运行的法润服务（POST /api/ask）")
     p.add_argument("--url", default="http://127.0.0.1:7860", help="服务地址（只允许本机）")
     p.add_argument("--clients", type=int, default=50, help="并发客户端数（1–500）")
     p.add_argument("--seconds", type=float, default=60, help="持续时间（秒，最多 600）")

@@ -1,4 +1,4 @@
-"""python -m bot.bench [--data FILE] [--n 300] — speed and memory figures for docs/benchmarks.md.
+"""python -m bot.lab.bench [--data FILE] [--n 300] — speed and memory figures for docs/benchmarks.md.
 
 Prints index load time, peak RSS and per-query latency (median, p95) of each search method and of
 a whole offline answer (resident), one query at a time, with the ratio of each to the BM25-only
@@ -15,17 +15,18 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from .answer.pipeline import AnswerPipeline
-from .config import Settings
-from .eval import load_questions
-from .retrieval.search import KnowledgeBase, SearchConfig
+from ..answer.pipeline import AnswerPipeline
+from ..config import Settings
+from ..retrieval.search import KnowledgeBase, SearchConfig
+from .data import load_questions
+from .eval import METHODS as EVAL_METHODS
 
-METHODS = {"bm25 (baseline)": (("bm25",), False), "dense": (("dense",), False),
-           "fusion": (("exact", "bm25", "dense"), False), "pipeline": (("exact", "bm25", "dense"), True)}
+# the methods of `bot.lab.eval`, BM25 named as the baseline the others are compared with
+METHODS = {("bm25 (baseline)" if name == "bm25" else name): m for name, m in EVAL_METHODS.items()}
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m bot.bench")
+    p = argparse.ArgumentParser(prog="python -m bot.lab.bench")
     p.add_argument("--data", default="../shared/eval/lecoqa_dev.json")
     p.add_argument("--n", type=int, default=300, help="questions to time")
     p.add_argument("--index-dir")

@@ -1,9 +1,4 @@
-"""Retrieval evaluation on LeCoQA-style and LawBench files.
-
-Data formats (detected per file):
-* LeCoQA: a JSON list of {"问题": …, "相关法规": {"中华人民共和国民法典第九百六十七条": text, …}}
-* LawBench 1-1 / 3-2: a JSON list of {"question": …, "answer": …}; the gold article is the one
-  the question (1-1, exact lookup) or the answer (3-2, where it names one) cites.
+"""Retrieval evaluation on LeCoQA-style and LawBench files (formats: `bot.lab.data`).
 
 recall@k is the share of a question's gold articles found in the top k, averaged over questions
 with at least one gold article in the index (`recall_all@10` counts every gold article); MRR is the
@@ -13,18 +8,14 @@ never a gold answer, so it is skipped rather than counted as a miss.
 """
 from __future__ import annotations
 
-import json
-import re
 import statistics
 import time
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 
-from .lawnames import norm_title, parse_reference
-from .numerals import article_key
+from ..retrieval.search import Filters, KnowledgeBase, SearchConfig
 from . import learn
-from .retrieval.search import Filters, KnowledgeBase, SearchConfig
+from .data import Question, present_keys, resolve_gold, unit_key
 
 KS = (1, 5, 10, 20)
 # method -> (search methods, use the reranker)
@@ -32,40 +23,12 @@ METHODS = {"bm25": (("bm25",), False), "dense": (("dense",), False),
            "fusion": (("exact", "bm25", "dense"), False), "pipeline": (("exact", "bm25", "dense"), True)}
 
 
-@dataclass
-class Question:
-    text: str
-    gold: list[tuple[str, str]]  # (normalised law title, article key "82" / "120-1")
-
-
-def load_questions(path: Path) -> tuple[str, list[Question]]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, list) or not data:
-        raise ValueError(f"{path}: 需要一个非空的 JSON 列表")
-    first = data[0]
-    if "问题" in first:
-        qs = [Question(d["问题"], [g for r in d.get("相关法规", {}) if (g := parse_reference(r))]) for d in data]
-        return "lecoqa", qs
-    kind = "lawbench-1-1" if "内容是什么" in first.get("question", "") else "lawbench-3-2"
-    qs = []
-    for d in data:
-        where = d["question"] if kind == "lawbench-1-1" else d["answer"]
-        m = re.search(r"《?([^《》，。：:\s]{2,40}?)》?(第[零一二三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?)", where)
-        if m:
-            qs.append(Question(d["question"], [parse_reference(m.group(1) + m.group(2))]))
-    return kind, qs
-
-
-def _unit_key(hit) -> tuple[str, str]:
-    return norm_title(hit.unit.law), article_key(hit.unit.article_no, hit.unit.sub_no)
-
-
 def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k: int = 20,
              filters: Filters | None = None, data_path: Path | None = None) -> list[dict]:
     """One row of figures per method. When the shipped reranker was trained on `data_path`,
     the pipeline row is k-fold cross-validated (`"cv": true`): each fold is scored by a
     reranker trained on the other folds."""
-    present_keys = _present(kb)
+    present = present_keys(kb)
     resolved = resolve_gold(kb, questions)
     folds = cross_validation(kb, resolved, data_path) if "pipeline" in methods else None
     results = []
@@ -77,22 +40,22 @@ def evaluate(kb: KnowledgeBase, questions: list[Question], methods: list[str], k
             q = resolved[i]
             if not q.gold:
                 continue
-            present = [g for g in q.gold if g in present_keys]
+            held = [g for g in q.gold if g in present]
             t = time.perf_counter()
             hits = kb.search(q.text, k=k + 10, filters=filters, config=cfg, methods=search_methods)
             lat.append((time.perf_counter() - t) * 1000)
             # gold answers are articles: Q&A and policy cards among the hits neither count nor take a rank
-            keys = [key for h in hits if (key := _unit_key(h))[1]][:k]
+            keys = [key for h in hits if (key := unit_key(h.unit))[1]][:k]
             all_recall.append(len(set(keys[:10]) & set(q.gold)) / len(set(q.gold)))
-            if not present:
+            if not held:
                 continue
             for n in KS:
-                per_q[f"recall@{n}"].append(len(set(keys[:n]) & set(present)) / len(set(present)))
-            rank = next((i + 1 for i, key in enumerate(keys) if key in present), None)
+                per_q[f"recall@{n}"].append(len(set(keys[:n]) & set(held)) / len(set(held)))
+            rank = next((i + 1 for i, key in enumerate(keys) if key in held), None)
             rr.append(1 / rank if rank else 0.0)
         golds = [g for q in resolved for g in q.gold]
         row = {"method": method, "queries": len(rr),
-               "coverage": round(sum(g in present_keys for g in golds) / max(len(golds), 1), 4)}
+               "coverage": round(sum(g in present for g in golds) / max(len(golds), 1), 4)}
         row.update({name: round(statistics.fmean(v), 4) if v else 0.0 for name, v in per_q.items()})
         row["recall_all@10"] = round(statistics.fmean(all_recall), 4) if all_recall else 0.0
         row["mrr"] = round(statistics.fmean(rr), 4) if rr else 0.0
@@ -122,7 +85,7 @@ def in_fold_order(kb: KnowledgeBase, folds, n: int):
 
 # knowledge base -> training files' sha1s -> (file counts, folds, fold rerankers): the fold
 # rerankers depend only on the index and the files, and take minutes to fit, so evaluating
-# each training file (as `bot.learn` does) fits them once
+# each training file (as `bot.lab.learn` does) fits them once
 _FOLD_RERANKERS: "weakref.WeakKeyDictionary[KnowledgeBase, dict]" = weakref.WeakKeyDictionary()
 
 
@@ -153,20 +116,3 @@ def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Pat
     counts, fold, rerankers = done[tuple(sha1s)]
     start = sum(n for _, n in counts[: sha1s.index(sha1)])
     return fold[start:start + len(resolved)], rerankers
-
-
-def resolve_gold(kb: KnowledgeBase, questions: list[Question]) -> list[Question]:
-    return [Question(q.text, [_resolve(kb, g) for g in q.gold]) for q in questions]
-
-
-def _present(kb: KnowledgeBase) -> set[tuple[str, str]]:
-    """(law, article) keys of every unit in the index, under the current default filter."""
-    rows = kb.store.columns("law_norm", "article_no", "sub_no")
-    allowed = set(kb.ids[kb.mask(Filters())].tolist())
-    return {(r["law_norm"], article_key(r["article_no"], r["sub_no"])) for r in rows if r["article_no"] and r["id"] in allowed}
-
-
-def _resolve(kb: KnowledgeBase, gold: tuple[str, str]) -> tuple[str, str]:
-    """Map the gold's law name to the index's title for it (aliases, prefixes like 民法商法…)."""
-    law = kb.aliases.resolve(gold[0]) or kb.aliases.law_ending(gold[0]) or gold[0]
-    return law, gold[1]

@@ -1,0 +1,12 @@
+"""Command line: `python -m bot build | search | article | stats | eval | ask | chat`.
+
+* `main`    — the parser and the retrieval commands (build, search, article, stats, eval)
+* `answers` — the answer commands (ask, chat) and `eval answers`
+* `common`  — what both take from the arguments (settings) and how they print JSON
+
+The CLI only parses arguments and renders library results (text or --json); the evaluation it
+runs lives in `bot.lab`.
+"""
+from .main import main, parser
+
+__all__ = ["main", "parser"]

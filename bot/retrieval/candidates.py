@@ -1,0 +1,131 @@
+"""First stage: the candidates a question brings up, with every candidate's evidence.
+
+Top BM25, dense and learned-vocabulary units (and, with a query map, dense with the mapped
+question), fused by RRF or a weighted sum, each with its scores and ranks per method, for the
+reranker (`rerank`) to order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+
+from ..index.dense import DenseIndex
+from ..index.sparse import SparseIndex
+from . import fusion
+from .catalog import Catalog
+from .expansion import Expansion, article_id
+from .querymap import QueryMap
+from .rerank import Candidates
+
+# the column naming a unit's learned-vocabulary target at chapter and law level
+VOCAB_COLUMNS = {"chapter": "chapter", "law": "law_norm"}
+
+
+@dataclass
+class SearchConfig:
+    """Knobs of the hybrid search, kept as data so eval can compare settings."""
+
+    candidates: int = 150
+    method: str = "rrf"  # or "weighted"
+    weights: dict[str, float] = field(default_factory=lambda: {"bm25": 1.0, "dense": 1.0})
+    rrf_k: int = 60
+    rerank: bool = True  # use the learned reranker (and its learned vocabulary) when one is loaded
+    expansion_candidates: int = 50  # articles added by the learned vocabulary alone
+
+
+def vocabulary_scores(vocabulary: dict[str, Expansion], tokens: list[str]) -> dict[str, dict[str, float]]:
+    """Per level of the learned vocabulary (`expansion.LEVELS`), each target's score for the question."""
+    return {level: learned.scores(tokens) for level, learned in vocabulary.items()}
+
+
+def stored_vectors(dense: DenseIndex) -> np.ndarray:
+    """A zero-copy view of FAISS's stored vectors, in unit-id order, for scoring candidates."""
+    flat = faiss.downcast_index(dense.index.index)
+    n, d = flat.ntotal, flat.d
+    vectors = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+    order = np.argsort(faiss.vector_to_array(dense.index.id_map))
+    return vectors if np.array_equal(order, np.arange(n)) else vectors[order]
+
+
+class CandidateStage:
+    def __init__(self, catalog: Catalog, sparse: SparseIndex, dense: DenseIndex, embedder):
+        self.catalog, self.sparse, self.dense, self.embedder = catalog, sparse, dense, embedder
+        self.vectors = stored_vectors(dense)
+
+    def candidates(self, q: str, tokens: list[str], mask: np.ndarray, cfg: SearchConfig,
+                   methods=("bm25", "dense"), by_target: dict[str, dict[str, float]] | None = None,
+                   query_map: QueryMap | None = None) -> Candidates:
+        """Top BM25, dense and learned-vocabulary units among those the mask allows, fused, with
+        every candidate's scores; dense search also with the question's vector mapped by
+        `query_map`. `by_target`: the learned vocabulary's scores (`vocabulary_scores`)."""
+        ids_all, columns = self.catalog.ids, self.catalog.columns
+        by_target = by_target or {}
+        rankings: dict[str, np.ndarray] = {}
+        bm25_all = None
+        if "bm25" in methods:
+            bm25_all = np.where(mask, self.sparse.scores(tokens), 0.0)
+            top = np.argsort(-bm25_all)[: cfg.candidates]
+            rankings["bm25"] = ids_all[top[bm25_all[top] > 0]]
+        expansion_all = np.zeros(len(ids_all))
+        if "article" in by_target:
+            expansion_all = np.where(mask, self._article_scores(by_target["article"]), 0.0)
+            top = np.argsort(-expansion_all)[: cfg.expansion_candidates]
+            rankings["expansion"] = ids_all[top[expansion_all[top] > 0]]
+        raw = self.embedder.encode_query(q) if "dense" in methods else None
+        mapped = query_map.apply(raw) if raw is not None and query_map is not None else None
+        if raw is not None:
+            rankings["dense"] = self._dense(raw, mask, cfg.candidates)
+        if mapped is not None:
+            rankings["mapped"] = self._dense(mapped, mask, cfg.candidates)
+        ids = np.array(list(dict.fromkeys(np.concatenate([np.zeros(0, np.int64), *rankings.values()]).tolist())),
+                       dtype=np.int64)
+        pos = self.catalog.rows(ids)
+        n = len(ids)
+
+        def rank_of(name: str) -> np.ndarray:
+            where = {u: r for r, u in enumerate(rankings.get(name, np.zeros(0, np.int64)).tolist())}
+            return np.array([where.get(u, cfg.candidates) for u in ids.tolist()], dtype=np.float64)
+
+        bm25 = bm25_all[pos] if bm25_all is not None else np.zeros(n)
+        cosine = self.vectors[pos] @ raw if raw is not None else np.zeros(n)
+        dense = self.vectors[pos] @ mapped if mapped is not None else cosine
+        if cfg.method == "rrf":
+            # the fused score is the text's own evidence (BM25 and the plain cosine): the learned
+            # vocabulary and query map add candidates and reranker features, but cards are
+            # ordered among themselves by text (`rerank.RerankStage`)
+            fused_map = fusion.rrf({m: rankings[m] for m in ("bm25", "dense") if m in rankings}, cfg.weights, cfg.rrf_k)
+        else:
+            fused_map = fusion.weighted({"bm25": dict(zip(ids.tolist(), bm25)), "dense": dict(zip(ids.tolist(), cosine))}
+                                        if n else {}, cfg.weights)
+        fused = np.array([fused_map.get(u, 0.0) for u in ids.tolist()])
+        vocab_rows = self.catalog.vocab_rows[pos]
+        chapter_vocab, law_vocab = (np.array([by_target.get(level, {}).get(t, 0.0) for t in columns[column][vocab_rows]])
+                                    for level, column in VOCAB_COLUMNS.items())
+        return Candidates(ids=ids, positions=pos, bm25=np.asarray(bm25, np.float64), dense=np.asarray(dense, np.float64),
+                          bm25_rank=rank_of("bm25"), dense_rank=rank_of("mapped" if mapped is not None else "dense"),
+                          fused=fused, laws=columns["law_norm"][pos], chapters=columns["chapter"][pos],
+                          expansion=expansion_all[pos], expansion_rank=rank_of("expansion"),
+                          chapter_vocab=chapter_vocab, law_vocab=law_vocab, cosine=np.asarray(cosine, np.float64),
+                          length=float(np.log1p(len(q))))
+
+    def _article_scores(self, by_article: dict[str, float]) -> np.ndarray:
+        """Per-unit array of learned-vocabulary scores; every version of an article shares its
+        score, and a card takes the best of the articles it cites (as with the priors)."""
+        out = np.zeros(len(self.catalog))
+        for art, s in by_article.items():
+            out[self.catalog.article_id_rows(art)] = s
+        for i, refs in self.catalog.cites.items():
+            out[i] = max((by_article.get(article_id(*r), 0.0) for r in refs), default=0.0)
+        return out
+
+    def _dense(self, vector: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+        """Ids of the top-n dense hits among the units the mask allows. A broad mask (the
+        default, current-only) over-fetches and filters, which is faster than an id selector."""
+        share = mask.mean() if len(mask) else 1.0
+        ids_all = self.catalog.ids
+        if share < 0.5:
+            return self.dense.search(vector, n, ids_all[mask])[0]
+        ids, _ = self.dense.search(vector, int(n / share * 1.5) + 10)
+        return ids[mask[np.searchsorted(ids_all, ids)]][:n]
