@@ -1,5 +1,5 @@
 """The lab: everything that measures or trains FaRun, apart from what serves it. Nothing in the
-runtime packages imports it (the layering contracts in pyproject.toml check that).
+runtime packages imports it (the layering contracts in .importlinter check that).
 
 * `data`         — evaluation files (LeCoQA, LawBench) read into `Question`s, gold resolved
                    against an index
