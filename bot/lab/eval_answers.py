@@ -82,7 +82,7 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
     wanted = set(chosen)
     n = {"scored": 0, "hit": 0, "lead": 0, "quoted": 0, "card_leads": 0, "card_gold": 0, "card_scored": 0,
          "fabricated": 0, "removed": 0, "abstained": 0, "clarified": 0}
-    ms, rows = [], []
+    ms, rows, shown = [], [], []  # shown: (confidence, whether the answer leads with gold or a fitting card)
     for i in in_fold_order(kb, folds, len(questions)):
         if i not in wanted:
             continue
@@ -106,6 +106,9 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
             if ans.led_by == "card":
                 n["card_scored"] += 1
                 n["card_gold"] += bool(cited & gold)
+            if not ans.abstained:
+                good = bool(cited & gold) if ans.led_by == "card" else bool(statutes) and statutes[0] in gold
+                shown.append((ans.confidence, good))
         if sheet:
             rows.append((i, q, ans, gold))
     if sheet:
@@ -119,7 +122,22 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
             "card_lead_precision": round(n["card_gold"] / max(n["card_scored"], 1), 4),
             "fabricated_citations": n["fabricated"], "removed_citations": n["removed"],
             "abstain_rate": round(n["abstained"] / asked, 4), "clarify_rate": round(n["clarified"] / asked, 4),
-            **_percentiles(ms), "cv": folds is not None}
+            "confidence_table": confidence_table(shown), **_percentiles(ms), "cv": folds is not None}
+
+
+CONFIDENCE_BINS = (0.9, 0.7, 0.5, 0.0)
+
+
+def confidence_table(shown: list[tuple[float, bool]]) -> list[dict]:
+    """Of the answers shown with confidence in each band, how many lead with a gold article (or
+    a card that cites one): what the shown confidence is worth."""
+    rows, upper = [], 1.01
+    for low in CONFIDENCE_BINS:
+        band = [good for c, good in shown if low <= c < upper]
+        rows.append({"confidence": f"[{low}, {min(upper, 1.0)}]", "answers": len(band),
+                     "lead_good": round(sum(band) / len(band), 4) if band else None})
+        upper = low
+    return rows
 
 
 # ---- grading by reading ---------------------------------------------------------------------
