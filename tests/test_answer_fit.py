@@ -152,3 +152,15 @@ def test_one_filters_reading():
     assert Filters.parse(law=" 民法典 ", level=["", "法律"]) == Filters(level=["法律"], law=["民法典"])
     with pytest.raises(ValueError):
         Filters.parse(status="永远有效")
+
+
+def test_graded_sheets_are_summarised(tmp_path):
+    from bot.lab.eval_answers import SHEET_COLUMNS, summarise_grades
+
+    sheet = tmp_path / "grades.csv"
+    rows = [",".join(SHEET_COLUMNS)] + [f"{i},问{i},答,,,,{g}," for i, g in enumerate("AABCa")] + ["9,问,答,,,,,"]
+    sheet.write_text("\n".join(rows), encoding="utf-8-sig")
+    assert summarise_grades(sheet) == {"rows": 6, "graded": 5, "A_share": 0.6, "B_share": 0.2, "C_share": 0.2}
+    sheet.write_text("\n".join(rows[:1] + ["1,问,答,,,,D,"]), encoding="utf-8-sig")
+    with pytest.raises(ValueError):
+        summarise_grades(sheet)
