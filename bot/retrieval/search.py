@@ -57,8 +57,6 @@ class Hit:
 
 
 class KnowledgeBase:
-    POLICY_LEVEL = POLICY_LEVEL  # as bot.units names it; kept here for the answer layer
-
     def __init__(self, folder: Path, settings: Settings, embedder=None):
         self.folder = folder
         self.settings = settings
@@ -171,7 +169,7 @@ class KnowledgeBase:
     def policy_hits(self, question: str, k: int = 3, context: str = "") -> list[Hit]:
         """The k policy documents that best match, those in force before expired or pending ones
         (still useful for what applied when, and always shown with their status)."""
-        policies = Filters(level=[self.POLICY_LEVEL], status=["all"])
+        policies = Filters(level=[POLICY_LEVEL], status=["all"])
         if not self.mask(policies).any():  # an index may hold no policies at all
             return []
         hits = self.search(question, k=k, filters=policies, context=context)

@@ -79,7 +79,7 @@ class OfflineComposer:
 
     def _enterprise(self, sources: list[Source]) -> list[str]:
         policies = [s for s in sources if s.unit.level == POLICY_LEVEL]
-        laws = [s for s in sources if s.unit.level != "政策"]
+        laws = [s for s in sources if s.unit.level != POLICY_LEVEL]
         lines = ["相关政策文件："] if policies else ["知识库中没有找到与此相关的政策文件。"]
         for s in policies:
             u = s.unit
