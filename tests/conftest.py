@@ -254,6 +254,14 @@ def answer_kb(answer_settings, embedder):
     return KnowledgeBase.open(answer_settings, embedder=embedder)
 
 
+@pytest.fixture(scope="session")
+def answer_pipeline(answer_kb):
+    """The offline answer pipeline over the answer tests' index (no model composer)."""
+    from bot.answer.pipeline import AnswerPipeline
+
+    return AnswerPipeline(answer_kb)
+
+
 @pytest.fixture()
 def chat_server():
     """A scripted OpenAI-compatible chat server on loopback (tests/fixtures/chat_server.py), one per test."""

@@ -31,8 +31,8 @@ def kb(answer_kb):
 
 
 @pytest.fixture(scope="module")
-def pipeline(kb):
-    return AnswerPipeline(kb)
+def pipeline(answer_pipeline):
+    return answer_pipeline
 
 
 def labels(ans):

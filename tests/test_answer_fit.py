@@ -9,7 +9,7 @@ from bot.answer.evidence import age_fit, ages_asked, make_source
 from bot.answer.pipeline import AnswerPipeline
 from bot.answer.referral import refer
 from bot.retrieval.search import Filters, Hit
-from bot.units import Unit
+from bot.units import QA_LEVEL, Unit
 
 # Shaped like 刑法第十七条: one rule per paragraph, each with its age band.
 AGE_BANDS = ("已满十六周岁的人犯罪，应当负刑事责任。\n"
@@ -68,18 +68,8 @@ def test_a_short_article_is_quoted_whole():
 
 
 # ---- card fit -------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def kb(answer_kb):
-    return answer_kb
-
-
-@pytest.fixture(scope="module")
-def pipeline(kb):
-    return AnswerPipeline(kb)
-
-
-def _card_hit(kb, question):
-    return next(h for h in kb.search(question, k=10) if h.unit.level == "问答")
+def _card_hit(answer_kb, question):
+    return next(h for h in answer_kb.search(question, k=10) if h.unit.level == QA_LEVEL)
 
 
 def test_scope_lines_name_what_a_card_does_not_cover():
@@ -87,30 +77,30 @@ def test_scope_lines_name_what_a_card_does_not_cover():
     assert not_covered_terms("适用：劳动者被拖欠工资") == []
 
 
-def test_a_paraphrase_fits_better_than_a_near_miss(kb):
-    fitter = CardFitter(kb)
-    hit = _card_hit(kb, "公司不签劳动合同")
+def test_a_paraphrase_fits_better_than_a_near_miss(answer_kb):
+    fitter = CardFitter(answer_kb)
+    hit = _card_hit(answer_kb, "公司不签劳动合同")
     close_q, far_q = "入职三个月了公司还不跟我签劳动合同", "房东不跟我签租房合同，押金能要回来吗"
-    close = fitter.features(close_q, hit, 1, kb.search(close_q, k=10))
-    far = fitter.features(far_q, hit, 1, kb.search(far_q, k=10))
+    close = fitter.features(close_q, hit, 1, answer_kb.search(close_q, k=10))
+    far = fitter.features(far_q, hit, 1, answer_kb.search(far_q, k=10))
     assert close["phrasing_cos"] > far["phrasing_cos"] and close["basis_rank"] > far["basis_rank"]
     assert fitter.probability(close) > fitter.probability(far)
 
 
-def test_a_card_below_the_threshold_does_not_lead(kb):
+def test_a_card_below_the_threshold_does_not_lead(answer_kb):
     question = "公司一直不跟我签书面劳动合同怎么办"
-    leading = AnswerPipeline(kb).ask(question)
+    leading = AnswerPipeline(answer_kb).ask(question)
     assert leading.led_by == "card" and leading.answer.startswith("入职超过一个月")
-    strict = AnswerPipeline(kb)
+    strict = AnswerPipeline(answer_kb)
     strict.cards.weights = FitWeights(strict.cards.weights.coef, strict.cards.weights.bias, threshold=1.01)
     ans = strict.ask(question)
-    assert ans.led_by == "statute" and "问答" not in [c.level for c in ans.citations]
+    assert ans.led_by == "statute" and QA_LEVEL not in [c.level for c in ans.citations]
     assert not ans.answer.startswith("入职超过一个月") and ans.answer.startswith("以下规定与您的问题有关")
 
 
-def test_scope_conflict_lowers_the_fit(kb):
-    fitter = CardFitter(kb)
-    hit = _card_hit(kb, "公司不签劳动合同")
+def test_scope_conflict_lowers_the_fit(answer_kb):
+    fitter = CardFitter(answer_kb)
+    hit = _card_hit(answer_kb, "公司不签劳动合同")
     hit.unit.extra["scope"] = "适用：劳动者与用人单位未订立书面劳动合同；不适用：劳务派遣"
     try:
         inside = fitter.features("公司不签劳动合同怎么办", hit, 1)
@@ -122,8 +112,8 @@ def test_scope_conflict_lowers_the_fit(kb):
 
 
 # ---- readings, referral, the adviser's one search -------------------------------------------
-def test_an_answer_no_card_fits_offers_readings(pipeline):
-    ans = pipeline.ask("离婚以后孩子和财产的事情怎么处理")
+def test_an_answer_no_card_fits_offers_readings(answer_pipeline):
+    ans = answer_pipeline.ask("离婚以后孩子和财产的事情怎么处理")
     assert ans.led_by == "statute"
     if ans.clarify:  # offered only when the leading sources come from different chapters
         assert 2 <= len(ans.clarify) <= 3 and all(r.label and r.question for r in ans.clarify)
@@ -136,10 +126,10 @@ def test_referral_follows_the_leading_source_not_every_law_retrieved():
     assert refer("公司拖欠工资怎么办", ["中华人民共和国劳动合同法"])[0].key in ("hrss-12333", "labour-inspection")
 
 
-def test_the_adviser_card_cites_only_filtered_hits(pipeline):
+def test_the_adviser_card_cites_only_filtered_hits(answer_pipeline):
     question = "公司安排加班却不给加班费怎么办"
     f = Filters.parse(law="劳动法")
-    *_, last = pipeline.stream(question, audience="adviser", filters=f)
+    *_, last = answer_pipeline.stream(question, audience="adviser", filters=f)
     answer, hits = last["answer"], last["hits"]
     assert hits and all(h.unit.law == "中华人民共和国劳动法" for h in hits)
     shown = {h.unit.uid for h in hits}
