@@ -124,15 +124,16 @@ class CardFitter:
         z = self.weights.bias + sum(c * feats[name] for c, name in zip(self.weights.coef, FEATURES))
         return 1.0 / (1.0 + math.exp(-z))
 
-    def best(self, question: str, hits: list[Hit]) -> CardFit | None:
-        """The best-fitting Q&A card among the top hits (whether it fits enough to lead is `.fits`)."""
+    def rank(self, question: str, hits: list[Hit]) -> list[CardFit]:
+        """The Q&A cards among the top hits, best-fitting first (whether one fits enough to lead
+        is `.fits`; the others are readings of the question to offer)."""
         cards = [(rank, h) for rank, h in enumerate(hits[:TOP], 1) if h.unit.level == QA_LEVEL]
         if not cards:
-            return None
+            return []
         qvec = self.kb.embedder.encode_query(question)
         fits = []
         for rank, h in cards:
             feats = self.features(question, h, rank, hits, qvec)
             p = self.probability(feats)
             fits.append(CardFit(h, feats, round(p, 3), p >= self.weights.threshold))
-        return max(fits, key=lambda f: f.probability)
+        return sorted(fits, key=lambda f: f.probability, reverse=True)

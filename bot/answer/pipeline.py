@@ -40,8 +40,8 @@ K = 10  # hits retrieved; the decision looks at all of them, composers at the fi
 # sources given to the offline composer (it quotes three for residents and names the rest)
 SOURCES = {"resident": 6, "adviser": 5, "enterprise": 3}
 LLM_EXTRA_SOURCES = 2  # a model can weigh a few more than a reader can skim
-NEAR_CARD = 0.2  # a card this likely to fit is offered as a reading of the question, not used
 MAX_READINGS = 3
+CARD_READINGS = 2  # cards among the top hits that do not fit, offered as readings of the question
 
 MESSAGES = {
     "empty": "问题是空的：请用一句话描述您遇到的法律问题，比如发生了什么、和谁有纠纷。",
@@ -73,7 +73,7 @@ class AnswerPipeline:
             return RunnablePassthrough.assign(**{k: RunnableLambda(f) for k, f in fns.items()})
 
         prepare = (RunnableLambda(self._clean) | step(rewritten=self._condense)
-                   | step(hits=self._retrieve, policies=self._policies) | step(fit=self._fit)
+                   | step(hits=self._retrieve, policies=self._policies) | step(fits=self._fits)
                    | step(decision=self._decide))
         respond = RunnableBranch((lambda s: s["decision"].kind == "answer", RunnableLambda(self._answer)),
                                  RunnableLambda(self._decline))
@@ -115,8 +115,8 @@ class AnswerPipeline:
         except QueryError:
             return []
 
-    def _fit(self, s: dict) -> CardFit | None:
-        return self.cards.best(s["rewritten"], s["hits"]) if s["hits"] else None
+    def _fits(self, s: dict) -> list[CardFit]:
+        return self.cards.rank(s["rewritten"], s["hits"])
 
     def _policies(self, s: dict) -> list:
         """Enterprises see policy documents first, expired ones included (and labelled)."""
@@ -136,8 +136,8 @@ class AnswerPipeline:
 
     def _evidence_hits(self, s: dict) -> list[Hit]:
         """The hits answers are built from: a fitting card first, cards that do not fit left out."""
-        fit: CardFit | None = s["fit"]
-        lead = [fit.hit] if fit and fit.fits else []
+        fits: list[CardFit] = s["fits"]
+        lead = [fits[0].hit] if fits and fits[0].fits else []
         return lead + [h for h in s["hits"] if h.unit.level != QA_LEVEL]
 
     def _sources(self, s: dict, extra: int = 0) -> list[Source]:
@@ -192,7 +192,7 @@ class AnswerPipeline:
                 citations=verifier.citations, removed_citations=removed + verifier.removed, referral=referrals,
                 composer=composer.name, fallback_reason=fallback, confidence=s["decision"].confidence,
                 led_by="card" if card_led else "statute" if lead else "", clarify=readings,
-                card_fit=s["fit"].probability if s["fit"] else 0.0,
+                card_fit=s["fits"][0].probability if s["fits"] else 0.0,
                 card=card(q, [c for c in verifier.citations if c.unit_id in verifier.by_uid
                               and not _fabricates(self.kb, q, sources, c.quote)], referrals,
                           self.kb.settings.as_of.isoformat()) if audience == "adviser" else "",
@@ -200,12 +200,11 @@ class AnswerPipeline:
             return
 
     def _readings(self, s: dict, sources: list[Source]) -> list[ClarifyOption]:
-        """Readings of a question no card fits, to choose from: a card that nearly fits (asked its
-        own way, so that choosing it brings the card), then the chapters the leading sources come
-        from, when they differ."""
+        """Readings of a question no card fits, to choose from: the situations of the cards among
+        the top hits, best-fitting first (each asked its own way, so that choosing it brings the
+        card), then the chapters the leading sources come from, when they differ."""
         out: list[ClarifyOption] = []
-        fit: CardFit | None = s["fit"]
-        if fit and not fit.fits and fit.probability >= NEAR_CARD:
+        for fit in s["fits"][:CARD_READINGS]:
             title = fit.hit.unit.law.removeprefix("普法问答：")
             out.append(ClarifyOption(label=title, question=(fit.hit.unit.extra.get("questions") or [title])[0]))
         seen = set()
