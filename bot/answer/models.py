@@ -26,6 +26,9 @@ class Citation(BaseModel):
     valid_from: str = ""
     valid_to: str = ""
     text: str = ""  # the full unit text (filled for advisers)
+    region: str = ""
+    interpretation: str = ""  # a policy's interpretation: a compilation's 律师解读, a card's 政策解读
+    reviewed_by: str = ""  # who interpreted or reviewed it (the lawyer or firm of a compilation)
 
     @property
     def label(self) -> str:
