@@ -2,9 +2,14 @@
 choose from, referral by topic, and one search for the adviser's filtered card."""
 from __future__ import annotations
 
+import json
+import re
+
+import numpy as np
 import pytest
 
 from bot.answer.cardfit import CardFitter, FitWeights, not_covered_terms
+from bot.answer.confidence import SIGNALS, ConfidenceWeights, probability
 from bot.answer.evidence import age_fit, ages_asked, make_source
 from bot.answer.pipeline import AnswerPipeline
 from bot.answer.referral import refer
@@ -154,3 +159,40 @@ def test_graded_sheets_are_summarised(tmp_path):
     sheet.write_text("\n".join(rows[:1] + ["1,问,答,,,,D,"]), encoding="utf-8-sig")
     with pytest.raises(ValueError):
         summarise_grades(sheet)
+
+
+# ---- the confidence shown -------------------------------------------------------------------
+def test_confidence_is_computed_from_what_leads(answer_pipeline):
+    card_led = answer_pipeline.ask("公司一直不跟我签书面劳动合同怎么办")
+    assert card_led.led_by == "card" and card_led.signals["card_led"] == 1.0
+    assert card_led.signals["card_fit"] == card_led.card_fit > 0
+    assert card_led.confidence == probability(card_led.signals)
+    statute_led = answer_pipeline.ask("离婚以后孩子和财产的事情怎么处理")
+    assert statute_led.led_by == "statute" and statute_led.signals["card_fit"] == 0.0
+    assert "signals" not in card_led.to_json()  # for calibration, not shown
+
+
+def test_a_lead_well_ahead_of_the_next_hit_is_surer():
+    weights = ConfidenceWeights(coef=tuple(1.0 if s == "lead_margin" else 0.0 for s in SIGNALS), bias=0.0)
+    near_tie = dict.fromkeys(SIGNALS, 0.0) | {"lead_margin": 0.01}
+    clear = near_tie | {"lead_margin": 2.0}
+    assert probability(clear, weights) > probability(near_tie, weights)
+
+
+def test_confidence_calibration_reports_out_of_fold_reliability(tmp_path, capsys):
+    from bot.lab.calibrate_confidence import main
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(400):  # the lead is right more often the clearer its margin
+        margin = float(rng.uniform(0, 2))
+        values = dict.fromkeys(SIGNALS, 0.0) | {"lead_margin": margin, "scope": 0.95}
+        lines.append(json.dumps({"question": i, "signals": values, "lead_good": bool(rng.uniform() < margin / 2)}))
+    path = tmp_path / "signals.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    before, after = (float(re.search(rf"{name}.*?ECE ([0-9.]+)", out).group(1)) for name in ("scope", "lead confidence"))
+    assert after < before  # the scope confidence says 0.95 whatever the lead; the model does not
+    coef = re.search(r"coef=\(([^)]*)\)", out).group(1).split(", ")
+    assert float(coef[SIGNALS.index("lead_margin")]) > 0

@@ -33,7 +33,7 @@ from ..text import tokenize
 from ..units import QA_LEVEL
 
 FEATURES = ("phrasing_cos", "phrasing_overlap", "answer_cover", "scope_conflict", "rank", "basis_rank")
-TOP = 5  # cards ranked lower than this never lead
+TOP = 10  # cards ranked lower than this never lead (every card among the answer's hits is weighed)
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class FitWeights:
 
 
 # Chosen by `python -m bot.lab.calibrate_cards` (see the module doc); paste its last line here.
-CALIBRATED = FitWeights(coef=(0.258, 0.003, 0.402, -0.667, 0.172, 3.69), bias=-3.349, threshold=0.5)
+CALIBRATED = FitWeights(coef=(-0.471, -0.45, 0.6, -0.28, 0.276, 4.462), bias=-3.463, threshold=0.5)
 
 _NOT_COVERED = re.compile(r"不适用[：:](.+)$")
 _TERM_SPLIT = re.compile(r"[、，,；;。/和或及]")

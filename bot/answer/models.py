@@ -74,7 +74,10 @@ class Answer(BaseModel):
     referral: list[Referral] = Field(default_factory=list)
     composer: Literal["offline", "llm"] = "offline"
     fallback_reason: str = ""
-    confidence: float = 0.0  # calibrated: how likely the answer leads with a governing rule or a fitting card
+    # answers: how likely the first statement rests on the governing rule or a fitting card
+    # (`confidence`); declines: how surely the question is in scope (`abstain`)
+    confidence: float = 0.0
+    signals: dict[str, float] = Field(default_factory=dict, exclude=True)  # what `confidence` was computed from
     led_by: Literal["card", "statute", ""] = ""  # what the answer's first statement rests on
     card_fit: float = 0.0  # the fit of the best Q&A card among the hits (it leads only above the threshold)
     clarify: list[ClarifyOption] = Field(default_factory=list)  # readings to choose from when unsure

@@ -27,6 +27,7 @@ from .cardfit import CardFit, CardFitter
 from .composers import ComposeError
 from .composers.llm import LLMComposer, LLMConfig
 from .composers.offline import OfflineComposer, quote_lines
+from .confidence import probability, signals
 from .evidence import RELATIVE_FLOOR, Source, gather, numbered
 from .models import AUDIENCES, DISCLAIMER, Answer, Citation, ClarifyOption, Referral
 from .privacy import printable, redact
@@ -164,6 +165,7 @@ class AnswerPipeline:
             referrals = refer(q, [lead.law] if lead else [], card=lead.extra.get("referral") if card_led else None)
             readings = [] if card_led else self._readings(s, sources)
             verifier = Verifier(self.kb, q, sources, self.secrets)
+            lead_signals = signals(s["decision"], s["fits"], sources, s["hits"])
             parts, shown = [], 0
             try:
                 for chunk in composer.compose(q, sources, audience, referrals, readings):
@@ -190,7 +192,8 @@ class AnswerPipeline:
             yield {"answer": Answer(
                 question=s["question"], rewritten_question=q, audience=audience, answer="".join(parts).strip(),
                 citations=verifier.citations, removed_citations=removed + verifier.removed, referral=referrals,
-                composer=composer.name, fallback_reason=fallback, confidence=s["decision"].confidence,
+                composer=composer.name, fallback_reason=fallback, confidence=probability(lead_signals),
+                signals=lead_signals,
                 led_by="card" if card_led else "statute" if lead else "", clarify=readings,
                 card_fit=s["fits"][0].probability if s["fits"] else 0.0,
                 card=card(q, [c for c in verifier.citations if c.unit_id in verifier.by_uid

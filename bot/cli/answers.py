@@ -83,7 +83,8 @@ def cmd_eval_answers(args) -> int:
     from ..lab.eval_answers import run
 
     rows = run(_pipeline(args), Path(args.data), limit=args.limit, audience=args.audience,
-               sheet=Path(args.sheet) if args.sheet else None, sample=args.sample)
+               sheet=Path(args.sheet) if args.sheet else None, sample=args.sample,
+               signals=Path(args.signals) if args.signals else None)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
     else:

@@ -200,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, help="只评测前 N 题")
     e.add_argument("--sample", type=int, help="answers：在全部题目中均匀抽取 N 题")
     e.add_argument("--sheet", help="answers：把问题、回答、出处和参考答案写成评分表（CSV），人工填 grade 列")
+    e.add_argument("--signals", help="answers：把每个回答的置信度信号和首条依据是否正确写成 JSONL（供 bot.lab.calibrate_confidence 校准）")
     e.add_argument("--audience", choices=AUDIENCES, default="resident")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)

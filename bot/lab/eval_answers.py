@@ -61,7 +61,7 @@ def _quoted_keys(ans: Answer) -> set[tuple[str, str]]:
 
 
 def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = None, audience: str = "resident",
-                     sheet: Path | None = None, sample: int | None = None) -> dict:
+                     sheet: Path | None = None, sample: int | None = None, signals: Path | None = None) -> dict:
     """Answer figures; cross-validated (`"cv": true`) when the shipped reranker was trained on the
     file, as in retrieval evaluation.
 
@@ -69,7 +69,8 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
     sees first: `lead_at_1` (the first statute cited is gold), `card_lead_precision` (answers led
     by a Q&A card that cite a gold article) and `gold_quoted_rate` (a gold article's text is
     quoted, not only named). `sample` takes that many questions evenly spread over the file;
-    `sheet` writes them with answers and reference answers for grading by reading."""
+    `sheet` writes them with answers and reference answers for grading by reading; `signals`
+    writes, per answer shown, its confidence signals and whether its lead was right (JSONL)."""
     kb = pipeline.kb
     present = present_keys(kb)
     _, questions = load_questions(path)
@@ -83,6 +84,7 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
     n = {"scored": 0, "hit": 0, "lead": 0, "quoted": 0, "card_leads": 0, "card_gold": 0, "card_scored": 0,
          "fabricated": 0, "removed": 0, "abstained": 0, "clarified": 0}
     ms, rows, shown = [], [], []  # shown: (confidence, whether the answer leads with gold or a fitting card)
+    records = []  # the signals of each answer shown, for calibrating its confidence
     for i in in_fold_order(kb, folds, len(questions)):
         if i not in wanted:
             continue
@@ -109,8 +111,11 @@ def evaluate_answers(pipeline: AnswerPipeline, path: Path, limit: int | None = N
             if not ans.abstained:
                 good = bool(cited & gold) if ans.led_by == "card" else bool(statutes) and statutes[0] in gold
                 shown.append((ans.confidence, good))
+                records.append({"question": i, "signals": ans.signals, "lead_good": good})
         if sheet:
             rows.append((i, q, ans, gold))
+    if signals:
+        signals.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     if sheet:
         write_sheet(sheet, [(i, q.text, ans, sorted(gold), references(path).get(i, "")) for i, q, ans, gold in sorted(rows, key=lambda r: r[0])])
     asked = max(len(wanted), 1)
@@ -197,9 +202,9 @@ def evaluate_multiturn(pipeline: AnswerPipeline, path: Path, limit: int | None =
 
 
 def run(pipeline: AnswerPipeline, path: Path, limit: int | None = None, audience: str = "resident",
-        sheet: Path | None = None, sample: int | None = None) -> dict:
+        sheet: Path | None = None, sample: int | None = None, signals: Path | None = None) -> dict:
     """The evaluation the file's format calls for."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if data and isinstance(data, list) and "turns" in data[0]:
         return evaluate_multiturn(pipeline, path, limit)
-    return evaluate_answers(pipeline, path, limit, audience, sheet, sample)
+    return evaluate_answers(pipeline, path, limit, audience, sheet, sample, signals)
