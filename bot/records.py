@@ -62,6 +62,19 @@ MIGRATIONS = [
         uploaded TEXT NOT NULL
     );
     """,
+    # 2: accounts of admins and grid legal advisers (bot.loop.accounts); only salted scrypt hashes
+    """
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        name TEXT UNIQUE NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'adviser')),
+        grids TEXT NOT NULL DEFAULT '[]',   -- JSON list of the grid numbers an adviser covers
+        salt BLOB NOT NULL,
+        digest BLOB NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created TEXT NOT NULL
+    );
+    """,
 ]
 
 # Topics of the demand analysis: the first whose keywords occur in the question wins.
@@ -259,3 +272,36 @@ class Records:
     def unregister_document(self, doc_id: str) -> bool:
         with self._tx() as con:
             return con.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,)).rowcount > 0
+
+    # ---- accounts (bot.loop.accounts holds the rules) -------------------------------------------
+    def add_account(self, name: str, role: str, grids: list[int], salt: bytes, digest: bytes) -> bool:
+        """False when the name is taken."""
+        try:
+            with self._tx() as con:
+                con.execute("INSERT INTO accounts (name, role, grids, salt, digest, created) VALUES (?,?,?,?,?,?)",
+                            (name, role, json.dumps(grids), salt, digest, _now()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    @staticmethod
+    def _account(row) -> dict:
+        return dict(row) | {"grids": json.loads(row["grids"] or "[]")}
+
+    def account(self, name: str) -> dict | None:
+        row = self._con().execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        return self._account(row) if row else None
+
+    def accounts(self) -> list[dict]:
+        return [self._account(r) for r in self._con().execute("SELECT * FROM accounts ORDER BY role, name")]
+
+    def update_account(self, name: str, **values) -> bool:
+        """Change grids, salt + digest or active of one account; False when there is none."""
+        allowed = {"grids", "salt", "digest", "active"}
+        if not values or set(values) - allowed:
+            raise ValueError(f"update_account: only {sorted(allowed)}")
+        if "grids" in values:
+            values["grids"] = json.dumps(values["grids"])
+        cols = ", ".join(f"{k} = ?" for k in values)
+        with self._tx() as con:
+            return con.execute(f"UPDATE accounts SET {cols} WHERE name = ?", (*values.values(), name)).rowcount > 0
