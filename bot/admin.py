@@ -13,7 +13,7 @@ import secrets
 import shutil
 import stat
 import threading
-import time  # noqa: F401 (tests move the session clock through bot.admin.time)
+import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,10 +22,12 @@ from pathlib import Path, PurePosixPath
 from .config import Settings
 from .index import layout
 from .index.builder import update
-from .loop.grids import Grids
 from .loop.accounts import MIN_PASSWORD, WEAK_PASSWORDS, Accounts, Sessions, hash_password, new_hash, session_seconds
+from .loop.grids import Grids
+from .loop.tickets import TicketDesk, Throttle
 from .records import Records, uploads_dir
 from .sources import LoadError
+from .sources.knowledge import load_card, qa_markdown
 from .sources.documents import SUPPORTED_SUFFIXES, load_document
 from .sources.folder import load_file
 from .units import LEVELS, Unit
@@ -230,6 +232,8 @@ class Service:
         self.records = records or Records()
         self.auth = auth or AdminAuth.from_env()
         self.accounts = Accounts(self.records, self.auth)  # admin and adviser logins, the configured admin too
+        self.desk = TicketDesk(self.records, lambda: self.grids, lambda: self.kb)
+        self.lookups = Throttle(settings.ticket_lookups)  # ticket look-ups by code, per client
         self.error = ""
         self._lock = threading.Lock()
         self._grids: tuple | None = None
@@ -390,6 +394,59 @@ class Service:
         if docs:
             self._apply(docs)
         return len(docs)
+
+    # ---- the advisers' cards ----------------------------------------------------------------------
+    @property
+    def cards_dir(self) -> Path:
+        """Where published cards are kept (var/cards/, next to the database): card files like knowledge/'s."""
+        return self.records.path.parent / "cards"
+
+    def publish_card(self, card_id: int, reviewer: str):
+        """Publish a draft card: validate it (reviewed_by = reviewer, reviewed_on = today), write its
+        file under var/cards/, add its one unit to the index incrementally (nothing else is
+        re-embedded) and reload. Returns (CardDraft, seconds from the request to searchable)."""
+        start = time.perf_counter()
+        with self._lock:
+            card = self.desk.final_card(card_id, reviewer, self.settings.as_of)
+            self.cards_dir.mkdir(parents=True, exist_ok=True)
+            path = self.cards_dir / f"adviser-card-{card_id}.md"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(qa_markdown(card), encoding="utf-8")
+            tmp.replace(path)
+            [unit] = self._card_units(path)
+            try:
+                update(self.settings, add=[unit], remove_docs=[unit.doc_id] if self.doc_units(unit.doc_id) else [],
+                       embedder=self.kb.embedder)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            self.reload()
+            draft = self.desk.mark_published(card_id, reviewer, card, doc_id=unit.doc_id, unit_id=unit.uid,
+                                             file=path.name)
+        return draft, time.perf_counter() - start
+
+    @staticmethod
+    def _card_units(path: Path) -> list[Unit]:
+        units = load_card(path)
+        for u in units:
+            u.source = "cards"
+        return units
+
+    def restore_cards(self) -> int:
+        """Put published cards missing from the index (after a full rebuild) back; returns how many."""
+        missing = []
+        for d in self.records.cards("published"):
+            path = self.cards_dir / d["file"]
+            if d["file"] and path.exists() and not self.doc_units(d["doc_id"]):
+                try:
+                    missing += self._card_units(path)
+                except LoadError:
+                    continue
+        if missing:
+            with self._lock:
+                update(self.settings, add=missing, embedder=self.kb.embedder)
+                self.reload()
+        return len(missing)
 
     def doc_units(self, doc_id: str) -> list[Unit]:
         """The units of one document in the current index, in order, with today's status."""
