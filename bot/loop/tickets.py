@@ -88,7 +88,9 @@ class Throttle:
         self._hits: dict[str, deque] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, key: str) -> None:
+    def __call__(self, key: str, record: bool = True) -> None:
+        """Raise Throttled when `key` used its calls of the last minute; else count this one
+        (record=False: only check)."""
         if self.per_minute <= 0:
             return
         now = time.monotonic()
@@ -98,8 +100,9 @@ class Throttle:
                 q.popleft()
             if len(q) >= self.per_minute:
                 wait = max(1, int(60 - (now - q[0])) + 1)
-                raise Throttled(f"查询过于频繁：每分钟最多 {self.per_minute} 次，请 {wait} 秒后再试", retry_after=wait)
-            q.append(now)
+                raise Throttled(f"请求过于频繁：每分钟最多 {self.per_minute} 次，请 {wait} 秒后再试", retry_after=wait)
+            if record:
+                q.append(now)
 
 
 # ---- codes, text ---------------------------------------------------------------------------------
