@@ -168,3 +168,28 @@ def reply_check_markdown(check) -> str:
     bad = "、".join(f"{esc(u.text)}（{'知识库中没有这部法律或文件' if u.reason == 'unknown_law' else '没有这一条' if u.reason == 'unknown_article' else '无效的编号'}）"
                     for u in check.unknown)
     return f"⚠️ 以下引用无法核实，改正或删去后才能发送：{bad}"
+
+
+def draft_problems_markdown(draft) -> str:
+    if draft.status != "draft":
+        return f"卡片 {draft.id} {'已发布' if draft.status == 'published' else '已退回'}。"
+    if not draft.problems:
+        return f"✅ 草稿 {draft.id} 已保存，可以发布：等待管理员审核。"
+    return f"草稿 {draft.id} 已保存。发布前还要改正：\n" + "\n".join(f"- {esc(p)}" for p in draft.problems)
+
+
+def card_preview_markdown(draft) -> str:
+    """A draft card as the admin reviews it."""
+    f = draft.fields
+    questions = "".join(f"<li>{esc(q)}</li>" for q in f.get("questions") or [])
+    articles = "、".join(esc(a) for a in f.get("articles") or []) or "（无）"
+    parts = [f"### {esc(f.get('title', ''))}",
+             f"**作者** {esc(draft.author)}　**转办单** {draft.ticket_id or '—'}　**状态** {esc(draft.status)}　"
+             f"**主题** {esc(f.get('topic', ''))}",
+             f"**问法**<ul>{questions}</ul>", f"**回答**<blockquote>{_lines(f.get('answer', ''))}</blockquote>",
+             f"**法律依据** {articles}", f"**适用范围** {esc(f.get('scope', ''))}"]
+    if draft.problems:
+        parts.append("**发布前还要改正**\n" + "\n".join(f"- {esc(p)}" for p in draft.problems))
+    if draft.note:
+        parts.append(f"**审核意见** {esc(draft.note)}")
+    return "\n\n".join(parts)
