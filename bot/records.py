@@ -440,6 +440,19 @@ class Records:
         sql = "SELECT * FROM cards" + (" WHERE status = ?" if status else "") + " ORDER BY id DESC LIMIT ?"
         return [self._card(r) for r in self._con().execute(sql, ((status,) if status else ()) + (limit,))]
 
+    def demand_rows(self) -> tuple[list[dict], list[dict]]:
+        """What the demand list counts (bot.loop.demand): every question with its 差 votes, and every
+        ticket with its first reply (time and adviser) — nothing personal."""
+        con = self._con()
+        questions = [dict(r) for r in con.execute(
+            "SELECT q.id, q.asked, q.topic, q.abstained, (SELECT COUNT(*) FROM feedback f WHERE f.question_id = q.id"
+            " AND f.rating = 'bad') AS bad FROM questions q")]
+        tickets = [dict(r) for r in con.execute(
+            "SELECT t.id, t.created, t.topic, t.grid, t.reason, t.status, t.rating,"
+            " (SELECT MIN(r.created) FROM replies r WHERE r.ticket_id = t.id) AS first_reply,"
+            " (SELECT r.adviser FROM replies r WHERE r.ticket_id = t.id ORDER BY r.id LIMIT 1) AS adviser FROM tickets t")]
+        return questions, tickets
+
     def update_card(self, card_id: int, fields: dict) -> bool:
         """Change a draft's fields; False when it is no longer a draft."""
         with self._tx() as con:

@@ -28,21 +28,9 @@ def week_of(stamp: str) -> str:
     return f"{y}-W{w:02d}"
 
 
-def _rows(records: Records):
-    con = records._con()
-    questions = [dict(r) for r in con.execute(
-        "SELECT q.id, q.asked, q.topic, q.abstained, (SELECT COUNT(*) FROM feedback f WHERE f.question_id = q.id"
-        " AND f.rating = 'bad') AS bad FROM questions q")]
-    tickets = [dict(r) for r in con.execute(
-        "SELECT t.id, t.created, t.topic, t.grid, t.reason, t.status, t.rating,"
-        " (SELECT MIN(r.created) FROM replies r WHERE r.ticket_id = t.id) AS first_reply,"
-        " (SELECT r.adviser FROM replies r WHERE r.ticket_id = t.id ORDER BY r.id LIMIT 1) AS adviser FROM tickets t")]
-    return questions, tickets
-
-
 def demand(records: Records, grids: Grids | None = None) -> dict:
     """{"by_topic", "by_grid", "by_week", "unanswered_topics", "reply_times"}: lists of rows."""
-    questions, tickets = _rows(records)
+    questions, tickets = records.demand_rows()
     topic, week = defaultdict(lambda: dict.fromkeys(COUNTS, 0)), defaultdict(lambda: dict.fromkeys(COUNTS, 0))
     grid = defaultdict(lambda: {"handovers": 0, "pending": 0, "replied": 0, "closed": 0, "reply_bad": 0})
     for q in questions:

@@ -26,12 +26,12 @@ from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime
 
-from ..answer.models import Citation, RemovedCitation
+from ..answer.models import Citation
 from ..answer.handover import REASONS
 from ..answer.verify import Verifier
-from ..records import RATINGS, Records, redact_log, topic_of
+from ..records import RATINGS, Records, redact_log
 from ..sources import LoadError
-from ..sources.knowledge import MAX_ANSWER_CHARS, QACard, normalise_question, qa_card
+from ..sources.knowledge import QACard, normalise_question, qa_card
 from .accounts import Session
 from .grids import Grids
 from .models import CardDraft, QueueItem, Reply, ReplyCheck, SourceRef, TicketDetail, TicketView
@@ -45,7 +45,6 @@ MAX_CONTACT = 60
 MAX_REPLY = 2000
 MIN_REPLY = 4
 STATUSES = ("待处理", "已回复", "已关闭")
-LOG_REDACTED = "[联系方式]"
 
 
 class LoopError(Exception):
@@ -401,6 +400,5 @@ def _card_fields(fields: dict, partial: bool = False) -> dict:
     return out
 
 
-__all__ = ["CODE_ALPHABET", "LOG_REDACTED", "MAX_ANSWER_CHARS", "MAX_REPLY", "RemovedCitation", "STATUSES",
-           "TicketDesk", "Throttle", "LoopError", "NotFound", "Forbidden", "Conflict", "Invalid", "UnverifiedCitations",
-           "Throttled", "normal_code", "new_code", "mask_contact", "topic_of"]
+__all__ = ["CODE_ALPHABET", "MAX_REPLY", "STATUSES", "TicketDesk", "Throttle", "LoopError", "NotFound", "Forbidden",
+           "Conflict", "Invalid", "UnverifiedCitations", "Throttled", "normal_code", "new_code", "mask_contact"]
