@@ -45,6 +45,8 @@ def make_server_app(settings: Settings):
         service.reload()
     if service.ready and (n := service.restore_uploads()):
         print(f"已把 {n} 个上传的文件重新加入索引。", flush=True)
+    if service.ready and (n := service.restore_cards()):
+        print(f"已把 {n} 张顾问发布的问答卡片重新加入索引。", flush=True)
     api = create_app(service=service)
     blocks = build_blocks(service)
     app = gr.mount_gradio_app(api, blocks, path="/", css=CSS, theme=gr.themes.Soft(), ssr_mode=False,

@@ -7,7 +7,6 @@ are put back into a freshly built index (`Service.restore_uploads`).
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -23,8 +22,12 @@ from pathlib import Path, PurePosixPath
 from .config import Settings
 from .index import layout
 from .index.builder import update
+from .loop.accounts import MIN_PASSWORD, WEAK_PASSWORDS, Accounts, Sessions, hash_password, new_hash, session_seconds
+from .loop.grids import Grids
+from .loop.tickets import TicketDesk, Throttle
 from .records import Records, uploads_dir
 from .sources import LoadError
+from .sources.knowledge import load_card, qa_markdown
 from .sources.documents import SUPPORTED_SUFFIXES, load_document
 from .sources.folder import load_file
 from .units import LEVELS, POLICY_LEVEL, Unit
@@ -33,17 +36,7 @@ UPLOAD_SUFFIXES = SUPPORTED_SUFFIXES | {".md", ".zip"}
 ZIP_MAX_MEMBERS = 200
 ZIP_MAX_RATIO = 100  # uncompressed / compressed, per member (a bomb is thousands)
 META_KEYS = ("title", "level", "issuer", "region", "doc_number", "published", "valid_from", "valid_to")
-WEAK_PASSWORDS = {"", "admin", "administrator", "password", "passw0rd", "123456", "12345678", "123456789",
-                  "changeme", "change-me", "farun", "farun123", "admin123", "password123", "secret", "qwerty"}
-MIN_PASSWORD = 8
-
-
-_SESSION_LOCK = threading.Lock()
-
-
-def session_seconds() -> float:
-    """How long an admin login lasts (Settings.admin_session_minutes, read at each login)."""
-    return 60 * Settings.load().admin_session_minutes
+__all__ = ["MIN_PASSWORD", "WEAK_PASSWORDS", "AdminAuth", "Service", "UploadError", "session_seconds"]
 
 
 class UploadError(LoadError):
@@ -58,18 +51,20 @@ class UploadError(LoadError):
 @dataclass
 class AdminAuth:
     """Admin credentials from FARUN_ADMIN_USER / FARUN_ADMIN_PASSWORD; only a salted scrypt hash is
-    kept. `enabled` is False (with the reason) when the password is empty, a default or too short."""
+    kept. `enabled` is False (with the reason) when the password is empty, a default or too short.
+    Hashing and sessions are those of every account (bot.loop.accounts); `Service.accounts` logs
+    this admin in beside the admin and adviser accounts of the records database."""
 
     user: str = "admin"
     salt: bytes = b""
     digest: bytes = b""
     enabled: bool = False
     reason: str = ""
-    _sessions: dict = field(default_factory=dict, repr=False, compare=False)  # token -> expiry (monotonic)
+    _sessions: Sessions = field(default_factory=Sessions, repr=False, compare=False)
 
     @staticmethod
     def _hash(password: str, salt: bytes) -> bytes:
-        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=2 ** 14, r=8, p=1, dklen=32)
+        return hash_password(password, salt)
 
     @classmethod
     def from_credentials(cls, user: str, password: str) -> "AdminAuth":
@@ -80,8 +75,8 @@ class AdminAuth:
             return cls(user, reason="管理功能未启用：FARUN_ADMIN_PASSWORD 是默认或常见密码，请换一个不易猜到的密码。")
         if len(password) < MIN_PASSWORD:
             return cls(user, reason=f"管理功能未启用：FARUN_ADMIN_PASSWORD 至少需要 {MIN_PASSWORD} 个字符。")
-        salt = secrets.token_bytes(16)
-        return cls(user, salt, cls._hash(password, salt), True, "")
+        salt, digest = new_hash(password)
+        return cls(user, salt, digest, True, "")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AdminAuth":
@@ -97,21 +92,14 @@ class AdminAuth:
         after login (FARUN_ADMIN_SESSION_MINUTES, default 30)."""
         if not self.check(user, password):
             return None
-        token = secrets.token_urlsafe(24)
-        now = time.monotonic()
-        with _SESSION_LOCK:
-            self._sessions = {t: e for t, e in self._sessions.items() if e > now}
-            self._sessions[token] = now + session_seconds()
-        return token
+        return self._sessions.new(self.user, "admin").token
 
     def session_ok(self, token: str | None) -> bool:
         """Whether a token from `login` is still valid (not expired, not logged out)."""
-        expires = self._sessions.get(token or "")
-        return bool(self.enabled and expires and expires > time.monotonic())
+        return bool(self.enabled and self._sessions.get(token))
 
     def logout(self, token: str | None) -> None:
-        with _SESSION_LOCK:
-            self._sessions.pop(token or "", None)
+        self._sessions.drop(token)
 
     def check(self, user: str, password: str) -> bool:
         if not self.enabled or user is None or password is None:
@@ -243,12 +231,37 @@ class Service:
         self.settings = settings
         self.records = records or Records()
         self.auth = auth or AdminAuth.from_env()
+        self.accounts = Accounts(self.records, self.auth)  # admin and adviser logins, the configured admin too
+        self.desk = TicketDesk(self.records, lambda: self.grids, lambda: self.kb)
+        self.lookups = Throttle(settings.ticket_lookups)  # ticket look-ups by code, per client
         self.error = ""
         self._lock = threading.Lock()
+        self._grids: tuple | None = None
         self._pipeline = pipeline
         self._llm = (LLMConfig.from_env() if pipeline is None else None) if llm == "env" else llm
         if pipeline is None:
             self.reload()
+
+    @property
+    def admin_enabled(self) -> bool:
+        """Whether anybody can log in as admin: FARUN_ADMIN_PASSWORD or an admin account."""
+        return self.accounts.any_admin()
+
+    @property
+    def admin_reason(self) -> str:
+        return "" if self.admin_enabled else (self.auth.reason or "管理功能未启用：没有管理员账号") + \
+            "（也可以用 python -m bot users add NAME --role admin 创建管理员账号）"
+
+    @property
+    def grids(self) -> Grids:
+        """The district's grids (Settings.grids_file), or those the active advisers cover."""
+        path = self.settings.grids_file
+        if path is None:
+            return Grids.from_advisers(g for a in self.accounts.list("adviser") if a["active"] for g in a["grids"])
+        stamp = path.stat().st_mtime_ns if path.exists() else 0
+        if self._grids is None or self._grids[0] != stamp:
+            self._grids = (stamp, Grids.load(path))
+        return self._grids[1]
 
     @property
     def uploads(self) -> Path:
@@ -381,6 +394,59 @@ class Service:
         if docs:
             self._apply(docs)
         return len(docs)
+
+    # ---- the advisers' cards ----------------------------------------------------------------------
+    @property
+    def cards_dir(self) -> Path:
+        """Where published cards are kept (var/cards/, next to the database): card files like knowledge/'s."""
+        return self.records.path.parent / "cards"
+
+    def publish_card(self, card_id: int, reviewer: str):
+        """Publish a draft card: validate it (reviewed_by = reviewer, reviewed_on = today), write its
+        file under var/cards/, add its one unit to the index incrementally (nothing else is
+        re-embedded) and reload. Returns (CardDraft, seconds from the request to searchable)."""
+        start = time.perf_counter()
+        with self._lock:
+            card = self.desk.final_card(card_id, reviewer, self.settings.as_of)
+            self.cards_dir.mkdir(parents=True, exist_ok=True)
+            path = self.cards_dir / f"adviser-card-{card_id}.md"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(qa_markdown(card), encoding="utf-8")
+            tmp.replace(path)
+            [unit] = self._card_units(path)
+            try:
+                update(self.settings, add=[unit], remove_docs=[unit.doc_id] if self.doc_units(unit.doc_id) else [],
+                       embedder=self.kb.embedder)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            self.reload()
+            draft = self.desk.mark_published(card_id, reviewer, card, doc_id=unit.doc_id, unit_id=unit.uid,
+                                             file=path.name)
+        return draft, time.perf_counter() - start
+
+    @staticmethod
+    def _card_units(path: Path) -> list[Unit]:
+        units = load_card(path)
+        for u in units:
+            u.source = "cards"
+        return units
+
+    def restore_cards(self) -> int:
+        """Put published cards missing from the index (after a full rebuild) back; returns how many."""
+        missing = []
+        for d in self.records.cards("published"):
+            path = self.cards_dir / d["file"]
+            if d["file"] and path.exists() and not self.doc_units(d["doc_id"]):
+                try:
+                    missing += self._card_units(path)
+                except LoadError:
+                    continue
+        if missing:
+            with self._lock:
+                update(self.settings, add=missing, embedder=self.kb.embedder)
+                self.reload()
+        return len(missing)
 
     def doc_units(self, doc_id: str) -> list[Unit]:
         """The units of one document in the current index, in order, with today's status."""

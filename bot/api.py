@@ -1,9 +1,14 @@
 """The HTTP API (FastAPI), mounted beside the web app on the same server by app.py.
 
 Routes only parse, call the library (bot.admin.Service → AnswerPipeline / KnowledgeBase /
-Records) and render. Search and answer objects are exactly those of the CLI's --json
-(`Hit.to_json()`, `Answer.to_json()`). Errors are JSON {"error": code, "message": 中文说明}
-with 400/401/404/413/422/429/503 — bad input never yields a 500.
+Records / bot.loop's TicketDesk) and render. Search and answer objects are exactly those of the
+CLI's --json (`Hit.to_json()`, `Answer.to_json()`), tickets and cards those of bot.loop.models.
+Errors are JSON {"error": code, "message": 中文说明} with 400/401/403/404/409/413/422/429/503 —
+bad input never yields a 500.
+
+Logins: the admin routes take HTTP Basic (FARUN_ADMIN_USER or an admin account) or the Bearer
+token of an admin's login; the adviser routes take `Authorization: Bearer <token>` from
+POST /api/adviser/login (admins may use them too and see every grid).
 """
 from __future__ import annotations
 
@@ -26,6 +31,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .admin import AdminAuth, Service, browse_policies, policy_json
 from .config import Settings
 from .index.layout import IndexUnavailable
+from .loop.accounts import Session
+from .loop.demand import GROUPINGS, demand as demand_list, demand_csv as demand_list_csv
+from .loop.models import CardDraft, QueueItem, Reply, ReplyCheck, TicketDetail, TicketView
+from .loop.tickets import LoopError, Throttle, Throttled
 from .records import Records
 from .retrieval.search import Filters, QueryError
 from .sources import LoadError
@@ -34,8 +43,9 @@ from .units import CURRENT, POLICY_LEVEL, POLICY_TOPICS
 MAX_BODY = 64 * 1024  # JSON bodies; uploads have their own limit (Settings.max_file_mb)
 MAX_HISTORY = 20
 
-ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 413: "too_large", 422: "invalid_request",
-               429: "rate_limited", 503: "unavailable"}
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
+               413: "too_large", 422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
+LOGIN_FAILURES_PER_MINUTE = 10
 
 
 # ---- models (they document the API in /docs) ----------------------------------------------------
@@ -46,6 +56,7 @@ class AskRequest(BaseModel):
     history: list[tuple[str, str]] = Field(default_factory=list, max_length=MAX_HISTORY,
                                            description="此前的对话，每轮 [问题, 回答]，最多 20 轮")
     stream: bool = Field(False, description="true：以 server-sent events 流式返回（也可发送 Accept: text/event-stream）")
+    clarified: int = Field(0, ge=0, le=MAX_HISTORY, description="此前的回答中有几次请居民补充情况（回答的 handover 据此提示转给法律顾问）")
 
 
 class FeedbackRequest(BaseModel):
@@ -72,7 +83,68 @@ class HealthResponse(BaseModel):
     admin_reason: str = ""
 
 
+class TicketRequest(BaseModel):
+    question: str = Field(description="想请法律顾问解答的问题", examples=["外卖骑手被平台封号了怎么办"])
+    history: list[tuple[str, str]] = Field(default_factory=list, max_length=MAX_HISTORY,
+                                           description="此前与法润的对话，每轮 [问题, 回答]")
+    grid: int = Field(description="所在网格编号（GET /api/grids 的 id）")
+    contact: str = Field("", max_length=200, description="可选：联系方式，只有本网格的法律顾问和管理员能看到")
+    reason: Literal["asked", "abstain", "clarify_twice", "bad_rating"] = Field(
+        "asked", description="转办原因：asked 主动、abstain 法润未能回答、clarify_twice 两次追问、bad_rating 差评")
+    question_id: int | None = Field(None, description="/api/ask 返回的问题编号（可选）")
+
+
+class TicketCreated(BaseModel):
+    code: str = Field(description="查询码：凭它查看回复和评价（请记下）")
+    ticket: TicketView
+
+
+class RatingRequest(BaseModel):
+    rating: Literal["good", "bad", "好", "差"]
+    reason: str = Field("", max_length=1000)
+
+
+class LoginRequest(BaseModel):
+    name: str = Field(max_length=100)
+    password: str = Field(max_length=1000)
+
+
+class LoginResponse(BaseModel):
+    token: str = Field(description="之后的请求带上 Authorization: Bearer <token>")
+    name: str
+    role: Literal["admin", "adviser"]
+    grids: list[int]
+    expires_in: int = Field(description="多少秒后登录失效")
+
+
+class ReplyRequest(BaseModel):
+    text: str = Field(max_length=20_000, description="给居民的答复（大白话；引用条文写作《法律名称》第N条，发送前逐条核实）")
+
+
+class CardRequest(BaseModel):
+    """Fields over the prefill (the question, the reply, its citations); all optional."""
+
+    title: str | None = None
+    questions: list[str] | str | None = Field(None, description="问法，列表或每行一个")
+    answer: str | None = Field(None, description="回答（200 字以内）")
+    articles: list[str] | str | None = Field(None, description="法律依据，如 中华人民共和国劳动合同法第八十二条")
+    topic: str | None = None
+    audience: list[str] | str | None = None
+    scope: str | None = Field(None, description="适用：……；不适用：……")
+    referral: str | None = None
+
+
+class RejectRequest(BaseModel):
+    note: str = Field("", max_length=1000, description="退回原因")
+
+
+class PublishResponse(BaseModel):
+    card: CardDraft
+    seconds: float = Field(description="从发布到可以检索到所用的秒数（增量索引）")
+
+
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 413, 422, 429, 503)}
+LOOP_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
 
 
 # ---- helpers -------------------------------------------------------------------------------------
@@ -204,6 +276,12 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
     async def _load(request, exc):
         return _error(getattr(exc, "status", 400), str(exc), "bad_document")
 
+    @app.exception_handler(LoopError)
+    async def _loop(request, exc: LoopError):
+        headers = {"Retry-After": str(exc.extra["retry_after"])} if isinstance(exc, Throttled) else None
+        extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
+        return JSONResponse({"error": exc.code, "message": exc.message, **extra}, exc.status, headers=headers)
+
     app.add_middleware(BodyLimit, limit_for=lambda path: service.settings.max_file_bytes + (1 << 20)
                        if path.startswith("/api/admin/") else MAX_BODY)
 
@@ -211,8 +289,8 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
     @app.get("/api/health", response_model=HealthResponse, responses={503: {"model": ErrorResponse}},
              tags=["状态"], summary="服务状态与知识库概况")
     def health():
-        return {"status": "ok", "index": service.kb.stats(), "admin": service.auth.enabled,
-                "admin_reason": service.auth.reason}
+        return {"status": "ok", "index": service.kb.stats(), "admin": service.admin_enabled,
+                "admin_reason": service.admin_reason}
 
     @app.post("/api/ask", tags=["问答"], summary="提问，得到带条文引用的回答", responses=ERRORS | {
         200: {"description": "Answer.to_json()（同 CLI）；响应头 X-Question-Id 为反馈用的问题编号。"
@@ -228,7 +306,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         if body.stream or "text/event-stream" in request.headers.get("accept", ""):
             def events():
                 try:
-                    for event in pipeline.stream(body.question, history, body.audience):
+                    for event in pipeline.stream(body.question, history, body.audience, clarified=body.clarified):
                         if "answer" in event:
                             answer = event["answer"]
                             yield _sse("answer", answer.to_json())
@@ -240,7 +318,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
                     yield _sse("error", {"error": "internal", "message": f"回答时出错：{exc}"})
             return StreamingResponse(events(), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        answer = pipeline.ask(body.question, history, body.audience)
+        answer = pipeline.ask(body.question, history, body.audience, clarified=body.clarified)
         qid = service.records.log_question(body.question, body.audience, answer)
         return JSONResponse(answer.to_json(), headers={"X-Question-Id": str(qid)})
 
@@ -292,12 +370,122 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         return {"id": fid, "question_id": body.question_id, "rating": {"好": "good", "差": "bad"}.get(body.rating, body.rating)}
 
     # ---- admin routes ----------------------------------------------------------------------
-    def admin(credentials: HTTPBasicCredentials | None = Depends(basic)) -> str:  # noqa: B008 (closure)
-        if not service.auth.enabled:
-            raise HTTPException(503, service.auth.reason)
-        if credentials is None or not service.auth.check(credentials.username, credentials.password):
+    def _bearer(request: Request) -> Session | None:
+        kind, _, token = request.headers.get("authorization", "").partition(" ")
+        return service.accounts.session(token.strip()) if kind.lower() == "bearer" and token.strip() else None
+
+    def admin(request: Request, credentials: HTTPBasicCredentials | None = Depends(basic)) -> str:  # noqa: B008
+        if not service.admin_enabled:
+            raise HTTPException(503, service.admin_reason)
+        session = _bearer(request)
+        if session is not None:
+            if not session.is_admin:
+                raise HTTPException(403, "需要管理员权限：法律顾问账号不能使用管理接口")
+            return session.name
+        account = service.accounts.check(credentials.username, credentials.password) if credentials else None
+        if account is None or account["role"] != "admin":
             raise HTTPException(401, "需要管理员登录（HTTP Basic）", headers={"WWW-Authenticate": 'Basic realm="farun"'})
-        return credentials.username
+        return account["name"]
+
+    def adviser(request: Request) -> Session:
+        session = _bearer(request)
+        if session is None:
+            raise HTTPException(401, "需要法律顾问登录：先 POST /api/adviser/login，再带上 Authorization: Bearer <token>"
+                                "（登录已过期时请重新登录）", headers={"WWW-Authenticate": 'Bearer realm="farun"'})
+        return session
+
+    lookups = service.lookups
+    failures = Throttle(LOGIN_FAILURES_PER_MINUTE)
+
+    def lookup(request: Request) -> None:
+        lookups(request.client.host if request.client else "-")
+
+    # ---- the loop: residents -----------------------------------------------------------------
+    @app.get("/api/grids", tags=["转给法律顾问"], summary="本区的社区和网格（转办时选择）")
+    def grids() -> dict:
+        return service.grids.to_json()
+
+    @app.post("/api/tickets", tags=["转给法律顾问"], summary="把问题转给所在网格的法律顾问，得到查询码", status_code=201,
+              response_model=TicketCreated, responses=LOOP_ERRORS, dependencies=[Depends(limiter)])
+    def create_ticket(body: TicketRequest):
+        question = _valid(body.question)
+        if not question.strip():
+            raise HTTPException(400, "问题是空的：请写下您想请法律顾问解答的问题")
+        history = [(_valid(q), _valid(a)) for q, a in body.history]
+        answer = service.pipeline.ask(question, history) if service.ready else None  # what the bot answered, kept
+        view = service.desk.create(question, history, body.grid, _valid(body.contact), answer, body.reason,
+                                   body.question_id if body.question_id and service.records.has_question(body.question_id) else None)
+        return {"code": view.code, "ticket": view}
+
+    @app.get("/api/tickets/{code}", tags=["转给法律顾问"], summary="凭查询码查看转办单和法律顾问的回复",
+             response_model=TicketView, responses=LOOP_ERRORS, dependencies=[Depends(limiter), Depends(lookup)])
+    def get_ticket(code: str):
+        return service.desk.view(code)
+
+    @app.post("/api/tickets/{code}/rating", tags=["转给法律顾问"], summary="对法律顾问的回复评价 好/差（评价后关闭）",
+              response_model=TicketView, responses=LOOP_ERRORS, dependencies=[Depends(limiter), Depends(lookup)])
+    def rate_ticket(code: str, body: RatingRequest):
+        return service.desk.rate(code, body.rating, _valid(body.reason))
+
+    # ---- the loop: advisers ------------------------------------------------------------------
+    @app.post("/api/adviser/login", tags=["法律顾问"], summary="法律顾问（或管理员）登录，得到 Bearer token",
+              response_model=LoginResponse, responses=LOOP_ERRORS, dependencies=[Depends(limiter)])
+    def adviser_login(body: LoginRequest, request: Request):
+        client = request.client.host if request.client else "-"
+        failures(client, record=False)  # too many failed logins from this client: 429 before any check
+        session = service.accounts.login(body.name, body.password)
+        if session is None:
+            failures(client)
+            raise HTTPException(401, "用户名或密码不正确（或账号已停用）", headers={"WWW-Authenticate": 'Bearer realm="farun"'})
+        return {"token": session.token} | session.to_json()
+
+    @app.post("/api/adviser/logout", tags=["法律顾问"], summary="退出登录", status_code=204, responses=LOOP_ERRORS)
+    def adviser_logout(request: Request, session: Session = Depends(adviser)):  # noqa: B008
+        service.accounts.logout(session.token)
+        return Response(status_code=204)
+
+    @app.get("/api/adviser/tickets", tags=["法律顾问"], summary="本人负责网格的转办单（最早的在前）",
+             response_model=list[QueueItem], responses=LOOP_ERRORS)
+    def adviser_tickets(session: Session = Depends(adviser),  # noqa: B008
+                        status: Annotated[list[str], Query(description="只看某些状态：待处理、已回复、已关闭")] = []):  # noqa: B006
+        return service.desk.queue(session, status or None)
+
+    @app.get("/api/adviser/tickets/{ticket_id}", tags=["法律顾问"], summary="一张转办单：问题、对话、法润的回答和依据、联系方式",
+             response_model=TicketDetail, responses=LOOP_ERRORS)
+    def adviser_ticket(ticket_id: int, session: Session = Depends(adviser)):  # noqa: B008
+        return service.desk.detail(session, ticket_id)
+
+    @app.post("/api/adviser/check", tags=["法律顾问"], summary="发送前核实回复中的条文引用（不发送）",
+              response_model=ReplyCheck, responses=LOOP_ERRORS)
+    def adviser_check(body: ReplyRequest, session: Session = Depends(adviser)):  # noqa: B008
+        return service.desk.check(_valid(body.text))
+
+    @app.post("/api/adviser/tickets/{ticket_id}/reply", tags=["法律顾问"], status_code=201, response_model=Reply,
+              summary="回复居民：每处《…》第N条都先核实，有核实不了的引用时返回 422 并列出，不发送", responses=LOOP_ERRORS)
+    def adviser_reply(ticket_id: int, body: ReplyRequest, session: Session = Depends(adviser)):  # noqa: B008
+        return service.desk.reply(session, ticket_id, _valid(body.text))
+
+    @app.post("/api/adviser/tickets/{ticket_id}/close", tags=["法律顾问"], summary="关闭转办单",
+              response_model=TicketDetail, responses=LOOP_ERRORS)
+    def adviser_close(ticket_id: int, session: Session = Depends(adviser)):  # noqa: B008
+        return service.desk.close(session, ticket_id)
+
+    @app.post("/api/adviser/tickets/{ticket_id}/card", tags=["法律顾问"], status_code=201, response_model=CardDraft,
+              summary="把最近的回复做成问答卡片草稿（问法、回答、依据已预填；problems 列出发布前要改的）",
+              responses=LOOP_ERRORS)
+    def adviser_card(ticket_id: int, body: CardRequest | None = None, session: Session = Depends(adviser)):  # noqa: B008
+        return service.desk.draft_card(session, ticket_id, body.model_dump(exclude_none=True) if body else None)
+
+    @app.post("/api/adviser/cards/{card_id}", tags=["法律顾问"], summary="修改卡片草稿", response_model=CardDraft,
+              responses=LOOP_ERRORS)
+    def adviser_update_card(card_id: int, body: CardRequest, session: Session = Depends(adviser)):  # noqa: B008
+        return service.desk.update_draft(session, card_id, body.model_dump(exclude_none=True))
+
+    @app.get("/api/adviser/cards", tags=["法律顾问"], summary="本人写的卡片草稿（管理员：全部）",
+             response_model=list[CardDraft], responses=LOOP_ERRORS)
+    def adviser_cards(session: Session = Depends(adviser),  # noqa: B008
+                      status: Annotated[str | None, Query(description="draft、published 或 rejected")] = None):
+        return service.desk.drafts(status, session)
 
     admin_errors = ERRORS | {401: {"model": ErrorResponse}}
 
@@ -342,11 +530,34 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         r = service.records
         return {"per_topic_day": r.per_topic_day(), "most_asked": r.most_asked(), "unmet": r.unmet()}
 
-    @app.get("/api/admin/demand.csv", tags=["管理"], summary="导出普法需求清单（CSV）", responses=admin_errors,
-             dependencies=[Depends(admin)], response_class=Response)
-    def demand_csv():
-        return Response("\ufeff" + service.records.demand_csv(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": "attachment; filename=\"farun-demand.csv\""})
+    @app.get("/api/admin/demand.csv", tags=["管理"], summary="导出普法需求清单（CSV）：按问题（默认）、主题、网格、周或顾问",
+             responses=admin_errors, dependencies=[Depends(admin)], response_class=Response)
+    def demand_csv(by: Annotated[Literal[GROUPINGS], Query(description="question、topic、grid、week 或 adviser")] = "question"):
+        text = demand_list_csv(service.records, by, service.grids)
+        return Response("\ufeff" + text, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f"attachment; filename=\"farun-demand-{by}.csv\""})
+
+    @app.get("/api/admin/demand", tags=["管理"], summary="普法需求清单：按主题、网格、周分组的提问、转办、差评；未能回答的主题；顾问回复用时",
+             responses=admin_errors, dependencies=[Depends(admin)])
+    def demand() -> dict:
+        return demand_list(service.records, service.grids)
+
+    @app.get("/api/admin/cards", tags=["管理"], summary="法律顾问写的问答卡片（草稿、已发布、已退回）",
+             response_model=list[CardDraft], responses=admin_errors | LOOP_ERRORS, dependencies=[Depends(admin)])
+    def admin_cards(status: Annotated[str | None, Query(description="draft、published 或 rejected")] = None):
+        return service.desk.drafts(status)
+
+    @app.post("/api/admin/cards/{card_id}/publish", tags=["管理"], response_model=PublishResponse,
+              summary="审核并发布卡片：成为有效的问答卡片（reviewed_by/reviewed_on），增量加入索引，马上可以检索",
+              responses=admin_errors | LOOP_ERRORS)
+    def publish_card(card_id: int, name: str = Depends(admin)):  # noqa: B008
+        card, seconds = service.publish_card(card_id, name)
+        return {"card": card, "seconds": round(seconds, 3)}
+
+    @app.post("/api/admin/cards/{card_id}/reject", tags=["管理"], response_model=CardDraft, summary="退回卡片草稿（保留记录）",
+              responses=admin_errors | LOOP_ERRORS)
+    def reject_card(card_id: int, body: RejectRequest | None = None, name: str = Depends(admin)):  # noqa: B008
+        return service.desk.reject(Session("", name, "admin"), card_id, _valid(body.note) if body else "")
 
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
     def unknown(rest: str):

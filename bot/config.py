@@ -21,6 +21,9 @@ counts as unset.
 | FARUN_ADMIN_PASSWORD | the admin's password; admin stays off while it is empty, a default or short | — |
 | FARUN_ADMIN_SESSION_MINUTES | how long an admin login of the web page lasts | 30 |
 | FARUN_RATE_LIMIT | API requests per client and minute (0: unlimited) | 60 |
+| FARUN_GRIDS_FILE | the district's grids for hand-over to advisers, YAML/JSON (docs/grids.example.yaml) | (the advisers' grids) |
+| FARUN_TICKET_LOOKUPS | ticket look-ups by code per client and minute, page and API (0: unlimited) | 20 |
+| FARUN_NEW_PASSWORD | the password `python -m bot users add/passwd` sets when not asked interactively | — |
 | FARUN_LLM_PROVIDER | openai (any OpenAI-compatible server) or ollama | openai |
 | FARUN_LLM_BASE_URL | the model server, e.g. http://127.0.0.1:8000/v1 | (provider's) |
 | FARUN_LLM_MODEL | model name; the model composer is off while this is unset | — |
@@ -59,6 +62,9 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     admin_session_minutes: float = 30.0
     rate_limit: int = 60
+    grids_file: Path | None = None
+    ticket_lookups: int = 20
+    new_password: str = field(default="", repr=False)
     llm_provider: str = "openai"
     llm_base_url: str = ""
     llm_model: str = ""

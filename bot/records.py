@@ -62,6 +62,69 @@ MIGRATIONS = [
         uploaded TEXT NOT NULL
     );
     """,
+    # 2: accounts of admins and grid legal advisers (bot.loop.accounts); only salted scrypt hashes
+    """
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY,
+        name TEXT UNIQUE NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'adviser')),
+        grids TEXT NOT NULL DEFAULT '[]',   -- JSON list of the grid numbers an adviser covers
+        salt BLOB NOT NULL,
+        digest BLOB NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        created TEXT NOT NULL
+    );
+    """,
+    # 3: the closed loop (bot.loop.tickets): hand-over tickets, advisers' replies, draft Q&A cards
+    """
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY,
+        code TEXT UNIQUE NOT NULL,          -- what the resident reads the reply with (unguessable)
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT '待处理' CHECK (status IN ('待处理', '已回复', '已关闭')),
+        grid INTEGER NOT NULL,
+        question TEXT NOT NULL,             -- redacted like the question log
+        topic TEXT NOT NULL,
+        conversation TEXT NOT NULL DEFAULT '[]',   -- JSON [[question, answer], ...], redacted
+        answer TEXT NOT NULL DEFAULT '',    -- the bot's answer
+        sources TEXT NOT NULL DEFAULT '[]', -- JSON: the bot answer's citations
+        decision TEXT NOT NULL DEFAULT '',
+        reason TEXT NOT NULL DEFAULT 'asked',      -- why it was handed over
+        contact TEXT NOT NULL DEFAULT '',   -- optional; only here, shown to the grid's advisers and admins only
+        question_id INTEGER REFERENCES questions(id),
+        rating TEXT CHECK (rating IN ('good', 'bad')),
+        rating_reason TEXT NOT NULL DEFAULT '',
+        rated TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX tickets_queue ON tickets(grid, status, created);
+    CREATE TABLE replies (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+        adviser TEXT NOT NULL,
+        created TEXT NOT NULL,
+        text TEXT NOT NULL,
+        citations TEXT NOT NULL DEFAULT '[]'    -- JSON: verified citations of the text
+    );
+    CREATE INDEX replies_ticket ON replies(ticket_id);
+    CREATE TABLE cards (
+        id INTEGER PRIMARY KEY,
+        ticket_id INTEGER REFERENCES tickets(id),
+        reply_id INTEGER REFERENCES replies(id),
+        author TEXT NOT NULL,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'published', 'rejected')),
+        fields TEXT NOT NULL,               -- JSON: the Q&A card (bot.sources.knowledge.QACard fields)
+        reviewer TEXT NOT NULL DEFAULT '',
+        reviewed TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT '',
+        doc_id TEXT NOT NULL DEFAULT '',
+        unit_id TEXT NOT NULL DEFAULT '',
+        file TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX cards_status ON cards(status, id);
+    """,
 ]
 
 # Topics of the demand analysis: the first whose keywords occur in the question wins.
@@ -226,14 +289,15 @@ class Records:
             " (SELECT COUNT(*) FROM feedback f JOIN questions q2 ON q2.id = f.question_id"
             "   WHERE q2.question = q.question AND f.rating = 'good') AS good,"
             " (SELECT COUNT(*) FROM feedback f JOIN questions q2 ON q2.id = f.question_id"
-            "   WHERE q2.question = q.question AND f.rating = 'bad') AS bad"
+            "   WHERE q2.question = q.question AND f.rating = 'bad') AS bad,"
+            " (SELECT COUNT(*) FROM tickets t WHERE t.question = q.question) AS handed"
             " FROM questions q GROUP BY q.topic, q.question ORDER BY times DESC, last_asked DESC")
         out = io.StringIO()
         w = csv.writer(out)
-        w.writerow(["主题", "问题", "次数", "首次提问", "最近提问", "未能回答次数", "好", "差"])
+        w.writerow(["主题", "问题", "次数", "首次提问", "最近提问", "未能回答次数", "好", "差", "转给顾问"])
         for r in rows:
             w.writerow([r["topic"], r["question"], r["times"], r["first_asked"], r["last_asked"],
-                        r["abstained"], r["good"], r["bad"]])
+                        r["abstained"], r["good"], r["bad"], r["handed"]])
         return out.getvalue()
 
     def topic_counts(self) -> Counter:
@@ -259,3 +323,150 @@ class Records:
     def unregister_document(self, doc_id: str) -> bool:
         with self._tx() as con:
             return con.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,)).rowcount > 0
+
+    # ---- accounts (bot.loop.accounts holds the rules) -------------------------------------------
+    def add_account(self, name: str, role: str, grids: list[int], salt: bytes, digest: bytes) -> bool:
+        """False when the name is taken."""
+        try:
+            with self._tx() as con:
+                con.execute("INSERT INTO accounts (name, role, grids, salt, digest, created) VALUES (?,?,?,?,?,?)",
+                            (name, role, json.dumps(grids), salt, digest, _now()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    @staticmethod
+    def _account(row) -> dict:
+        return dict(row) | {"grids": json.loads(row["grids"] or "[]")}
+
+    def account(self, name: str) -> dict | None:
+        row = self._con().execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        return self._account(row) if row else None
+
+    def accounts(self) -> list[dict]:
+        return [self._account(r) for r in self._con().execute("SELECT * FROM accounts ORDER BY role, name")]
+
+    def update_account(self, name: str, **values) -> bool:
+        """Change grids, salt + digest or active of one account; False when there is none."""
+        allowed = {"grids", "salt", "digest", "active"}
+        if not values or set(values) - allowed:
+            raise ValueError(f"update_account: only {sorted(allowed)}")
+        if "grids" in values:
+            values["grids"] = json.dumps(values["grids"])
+        cols = ", ".join(f"{k} = ?" for k in values)
+        with self._tx() as con:
+            return con.execute(f"UPDATE accounts SET {cols} WHERE name = ?", (*values.values(), name)).rowcount > 0
+
+    # ---- tickets, replies, draft cards (bot.loop.tickets holds the rules) ------------------------
+    def add_ticket(self, code: str, grid: int, question: str, conversation: list, answer: str = "",
+                   sources: list | None = None, decision: str = "", reason: str = "asked", contact: str = "",
+                   question_id: int | None = None) -> int | None:
+        """The new ticket's id; None when the code is taken (the caller draws another)."""
+        now = _now()
+        try:
+            with self._tx() as con:
+                return con.execute(
+                    "INSERT INTO tickets (code, created, updated, grid, question, topic, conversation, answer, sources,"
+                    " decision, reason, contact, question_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (code, now, now, grid, question, topic_of(question), json.dumps(conversation, ensure_ascii=False),
+                     answer, json.dumps(sources or [], ensure_ascii=False), decision, reason, contact,
+                     question_id)).lastrowid
+        except sqlite3.IntegrityError as exc:
+            if "code" in str(exc):
+                return None
+            raise
+
+    @staticmethod
+    def _ticket(row) -> dict:
+        return dict(row) | {"conversation": json.loads(row["conversation"]), "sources": json.loads(row["sources"])}
+
+    def ticket(self, ticket_id: int | None = None, code: str | None = None) -> dict | None:
+        where, value = ("id", ticket_id) if code is None else ("code", code)
+        row = self._con().execute(f"SELECT * FROM tickets WHERE {where} = ?", (value,)).fetchone()
+        return self._ticket(row) if row else None
+
+    def tickets(self, grids: list[int] | None = None, statuses: list[str] | None = None, limit: int = 1000) -> list[dict]:
+        """Oldest first; only those of `grids` / `statuses` when given."""
+        sql, params = "SELECT * FROM tickets WHERE 1=1", []
+        for col, values in (("grid", grids), ("status", statuses)):
+            if values is not None:
+                sql += f" AND {col} IN ({','.join('?' * len(values))})"
+                params += list(values)
+        return [self._ticket(r) for r in self._con().execute(sql + " ORDER BY created, id LIMIT ?", (*params, limit))]
+
+    def add_reply(self, ticket_id: int, adviser: str, text: str, citations: list) -> int | None:
+        """Store a reply and mark the ticket 已回复, in one transaction; None when it is closed."""
+        now = _now()
+        with self._tx() as con:
+            if con.execute("UPDATE tickets SET status = '已回复', updated = ? WHERE id = ? AND status != '已关闭'",
+                           (now, ticket_id)).rowcount == 0:
+                return None
+            return con.execute("INSERT INTO replies (ticket_id, adviser, created, text, citations) VALUES (?,?,?,?,?)",
+                               (ticket_id, adviser, now, text, json.dumps(citations, ensure_ascii=False))).lastrowid
+
+    def replies(self, ticket_id: int) -> list[dict]:
+        return [dict(r) | {"citations": json.loads(r["citations"])} for r in self._con().execute(
+            "SELECT * FROM replies WHERE ticket_id = ? ORDER BY id", (ticket_id,))]
+
+    def rate_ticket(self, ticket_id: int, rating: str, reason: str = "") -> bool:
+        """Rate a replied ticket once (it is closed by it); False when not replied or already rated."""
+        with self._tx() as con:
+            return con.execute(
+                "UPDATE tickets SET rating = ?, rating_reason = ?, rated = ?, updated = ?, status = '已关闭'"
+                " WHERE id = ? AND status = '已回复' AND rating IS NULL",
+                (rating, redact_log(reason)[:1000], _now(), _now(), ticket_id)).rowcount > 0
+
+    def close_ticket(self, ticket_id: int) -> bool:
+        with self._tx() as con:
+            return con.execute("UPDATE tickets SET status = '已关闭', updated = ? WHERE id = ? AND status != '已关闭'",
+                               (_now(), ticket_id)).rowcount > 0
+
+    def add_card(self, ticket_id: int | None, reply_id: int | None, author: str, fields: dict) -> int:
+        now = _now()
+        with self._tx() as con:
+            return con.execute("INSERT INTO cards (ticket_id, reply_id, author, created, updated, fields)"
+                               " VALUES (?,?,?,?,?,?)", (ticket_id, reply_id, author, now, now,
+                                                         json.dumps(fields, ensure_ascii=False))).lastrowid
+
+    @staticmethod
+    def _card(row) -> dict:
+        return dict(row) | {"fields": json.loads(row["fields"])}
+
+    def card(self, card_id: int) -> dict | None:
+        row = self._con().execute("SELECT * FROM cards WHERE id = ?", (card_id,)).fetchone()
+        return self._card(row) if row else None
+
+    def cards(self, status: str | None = None, limit: int = 1000) -> list[dict]:
+        sql = "SELECT * FROM cards" + (" WHERE status = ?" if status else "") + " ORDER BY id DESC LIMIT ?"
+        return [self._card(r) for r in self._con().execute(sql, ((status,) if status else ()) + (limit,))]
+
+    def demand_rows(self) -> tuple[list[dict], list[dict]]:
+        """What the demand list counts (bot.loop.demand): every question with its 差 votes, and every
+        ticket with its first reply (time and adviser) — nothing personal."""
+        con = self._con()
+        questions = [dict(r) for r in con.execute(
+            "SELECT q.id, q.asked, q.topic, q.abstained, (SELECT COUNT(*) FROM feedback f WHERE f.question_id = q.id"
+            " AND f.rating = 'bad') AS bad FROM questions q")]
+        tickets = [dict(r) for r in con.execute(
+            "SELECT t.id, t.created, t.topic, t.grid, t.reason, t.status, t.rating,"
+            " (SELECT MIN(r.created) FROM replies r WHERE r.ticket_id = t.id) AS first_reply,"
+            " (SELECT r.adviser FROM replies r WHERE r.ticket_id = t.id ORDER BY r.id LIMIT 1) AS adviser FROM tickets t")]
+        return questions, tickets
+
+    def update_card(self, card_id: int, fields: dict) -> bool:
+        """Change a draft's fields; False when it is no longer a draft."""
+        with self._tx() as con:
+            return con.execute("UPDATE cards SET fields = ?, updated = ? WHERE id = ? AND status = 'draft'",
+                               (json.dumps(fields, ensure_ascii=False), _now(), card_id)).rowcount > 0
+
+    def review_card(self, card_id: int, status: str, reviewer: str, note: str = "", fields: dict | None = None,
+                    **published) -> bool:
+        """A draft published or rejected (once: False when it is no longer a draft)."""
+        extra = {k: str(v) for k, v in published.items() if k in ("doc_id", "unit_id", "file")}
+        if fields is not None:
+            extra["fields"] = json.dumps(fields, ensure_ascii=False)
+        cols = "".join(f", {k} = ?" for k in extra)
+        with self._tx() as con:
+            return con.execute(f"UPDATE cards SET status = ?, reviewer = ?, reviewed = ?, note = ?, updated = ?{cols}"
+                               " WHERE id = ? AND status = 'draft'",
+                               (status, reviewer, _now(), note[:1000], _now(), *extra.values(), card_id)).rowcount > 0

@@ -93,7 +93,7 @@ def test_a_paraphrase_fits_better_than_a_near_miss(answer_kb):
 
 
 def test_a_card_below_the_threshold_does_not_lead(answer_kb):
-    question = "公司一直不跟我签书面劳动合同怎么办"
+    question = "公司一直不跟我签书面劳动合同，该怎么办呢"  # not word for word one of the card's phrasings
     leading = AnswerPipeline(answer_kb).ask(question)
     assert leading.led_by == "card" and leading.answer.startswith("入职超过一个月")
     strict = AnswerPipeline(answer_kb)
@@ -101,6 +101,9 @@ def test_a_card_below_the_threshold_does_not_lead(answer_kb):
     ans = strict.ask(question)
     assert ans.led_by == "statute" and QA_LEVEL not in [c.level for c in ans.citations]
     assert not ans.answer.startswith("入职超过一个月") and ans.answer.startswith("以下规定与您的问题有关")
+    # one of the card's own phrasings, word for word: the card was written for it and leads at any threshold
+    exact = strict.ask("公司一直不跟我签书面劳动合同怎么办？")
+    assert exact.led_by == "card" and exact.answer.startswith("入职超过一个月")
 
 
 def test_scope_conflict_lowers_the_fit(answer_kb):

@@ -1,4 +1,6 @@
-"""The four pages of the web app (gradio Blocks): 居民咨询, 法律顾问检索, 企业政策, 管理.
+"""The pages of the web app (gradio Blocks): 居民咨询 (with 转给法律顾问 and 查看回复), 顾问检索,
+顾问工作台 (the grid advisers' queue, replies checked for citations, draft cards), 企业政策, 管理
+(uploads, the demand list, card review, adviser accounts).
 
 Every handler calls the library through a `bot.admin.Service` and renders with ui.render; no
 retrieval logic lives here.
@@ -13,6 +15,10 @@ import gradio as gr
 import pandas as pd
 
 from bot.admin import UPLOAD_SUFFIXES, Service, UploadError, browse_policies
+from bot.answer.handover import OFFER as HANDOVER_OFFER, REASONS as HANDOVER_REASONS, after_rating, asks_to_clarify
+from bot.loop.accounts import ROLES, AccountError, grids_text
+from bot.loop.demand import GROUPINGS, demand as demand_list, demand_csv as demand_list_csv
+from bot.loop.tickets import STATUSES as TICKET_STATUSES, LoopError
 from bot.index.layout import IndexUnavailable
 from bot.records import TOPICS
 from bot.retrieval.search import Filters
@@ -56,11 +62,15 @@ def corpus_line(service: Service) -> str:
     if not service.ready:
         return f"⚠️ 知识库暂不可用：{service.error}"
     s = service.kb.stats()
-    names = {"laws.db": "国家法律库", "knowledge": "随附问答与政策卡片"}
+    names = {"laws.db": "国家法律库", "knowledge": "随附问答与政策卡片", "cards": "顾问审核发布的问答卡片"}
     sources = "，".join(f"{names.get(k, k)} {v} 条" for k, v in s["sources"].items())
     return (f"本站依据的知识库：共 {s['units']} 条（{sources}；{s['documents']} 个文件），"
             f"其中现行有效 {s['current_units']} 条；收录文本最新发布于 {s['newest_version'] or '—'}，"
             f"效力按 {s['as_of']} 计算，索引建于 {s['built'].replace('T', ' ')}。")
+
+
+def _client(request) -> str:
+    return (request.client.host if request is not None and request.client else "") or "-"
 
 
 def _turns(pairs: list) -> list[tuple[str, str]]:
@@ -89,18 +99,47 @@ def resident_page(service: Service) -> None:
         with gr.Row(elem_classes="farun-starters"):
             starters = [(gr.Button(f"{topic}｜{q}", size="sm", min_width=200), q) for topic, q in STARTERS]
     turns, qids, last_feedback = gr.State([]), gr.State({}), gr.State(None)
+    # the last answer (question, Answer, question id) for the hand-over; how often the bot asked to clarify
+    last, clarified, why = gr.State(None), gr.State(0), gr.State("asked")
+    offer = gr.Markdown(visible=False, elem_id="handover-offer")
+    with gr.Accordion("转给法律顾问（由您所在网格的法律顾问本人答复）", open=False, elem_id="handover-box") as handover_box:
+        gr.Markdown("把刚才的问题、对话和法润的回答转给网格法律顾问。联系方式可以不留；留下的只有本网格的顾问能看到。"
+                    "提交后会得到一个<b>查询码</b>，凭它在下方查看回复。")
+        with gr.Row(equal_height=True):
+            grid = gr.Dropdown(service.grids.choices(), label="您所在的社区和网格", elem_id="handover-grid", scale=3)
+            contact = gr.Textbox(label="联系方式（可选）", placeholder="电话或微信", max_length=60, elem_id="handover-contact",
+                                 scale=2)
+            hand = gr.Button("转给法律顾问", variant="primary", elem_id="handover-send", scale=1, min_width=120)
+        handed = gr.Markdown(elem_id="handover-result")
+    with gr.Accordion("查看法律顾问的回复（凭查询码）", open=False, elem_id="lookup-box"):
+        with gr.Row(equal_height=True):
+            code = gr.Textbox(show_label=False, placeholder="查询码，如 ABCD-EFGH-JKMN", max_length=40, scale=4,
+                              elem_id="lookup-code")
+            look = gr.Button("查看", scale=1, min_width=80, elem_id="lookup-go")
+        found = gr.Markdown(elem_id="lookup-result")
+        with gr.Row(equal_height=True):
+            rate_reason = gr.Textbox(show_label=False, placeholder="评价原因（可选）", max_length=500, scale=4,
+                                     elem_id="lookup-reason")
+            good = gr.Button("好", size="sm", min_width=60, elem_id="lookup-good")
+            bad = gr.Button("差", size="sm", min_width=60, elem_id="lookup-bad")
 
-    def respond(message: str, history: list, pairs: list, ids: dict):
+    def offered(reason: str):
+        text = f"<div class='farun-notice'>{HANDOVER_REASONS[reason]}。{HANDOVER_OFFER}</div>"
+        return gr.update(value=text, visible=True), gr.update(open=True), reason
+
+    def respond(message: str, history: list, pairs: list, ids: dict, asked: int, previous, reason: str):
         message = (message or "").strip()
         hidden = gr.update(choices=[], value=None, visible=False)
+        keep = (previous, gr.update(), gr.update(), reason)  # states are passed through, never "updated"
         if not message:
-            yield "", history, pairs, ids, hidden
+            yield "", history, pairs, ids, hidden, asked, *keep
             return
         history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": "……"}]
-        yield "", history, pairs, ids, hidden
+        yield "", history, pairs, ids, hidden, asked, *keep
         text, options = "", hidden
         try:
-            for event in service.pipeline.stream(message, _turns(pairs), "resident"):
+            for event in service.pipeline.stream(message, _turns(pairs), "resident", clarified=asked):
+                extra = keep
                 if "delta" in event:
                     text += event["delta"]
                 elif "reset" in event:
@@ -108,34 +147,81 @@ def resident_page(service: Service) -> None:
                 elif "answer" in event:
                     answer = event["answer"]
                     text = render.answer_markdown(answer, service.kb)
-                    ids = ids | {len(history) - 1: service.records.log_question(message, "resident", answer)}
+                    qid = service.records.log_question(message, "resident", answer)
+                    ids = ids | {len(history) - 1: qid}
+                    extra = ((message, answer, qid, _turns(pairs)),) + \
+                        (offered(answer.handover) if answer.handover else (gr.update(visible=False), gr.update(), "asked"))
                     pairs = pairs + [(message, answer.answer)]
+                    asked += int(asks_to_clarify(answer))
                     if answer.clarify:
                         options = gr.update(choices=[(r.label, r.question) for r in answer.clarify], value=None,
                                             visible=True)
                 history[-1] = {"role": "assistant", "content": text or "……"}
-                yield "", history, pairs, ids, options
+                yield "", history, pairs, ids, options, asked, *extra
         except IndexUnavailable as exc:
             history[-1] = {"role": "assistant", "content": f"抱歉，知识库暂不可用：{exc}"}
-            yield "", history, pairs, ids, hidden
+            yield "", history, pairs, ids, hidden, asked, *keep
 
-    outs = [msg, chat, turns, qids, readings]
-    msg.submit(respond, [msg, chat, turns, qids], outs)
-    send.click(respond, [msg, chat, turns, qids], outs)
-    readings.input(lambda q: q, readings, msg).then(respond, [msg, chat, turns, qids], outs)
+    ins = [msg, chat, turns, qids, clarified, last, why]
+    outs = [msg, chat, turns, qids, readings, clarified, last, offer, handover_box, why]
+    msg.submit(respond, ins, outs)
+    send.click(respond, ins, outs)
+    readings.input(lambda q: q, readings, msg).then(respond, ins, outs)
     for button, question in starters:
-        button.click(lambda q=question: q, None, msg).then(respond, [msg, chat, turns, qids], outs)
+        button.click(lambda q=question: q, None, msg).then(respond, ins, outs)
 
-    def like(data: gr.LikeData, ids: dict):
+    def like(data: gr.LikeData, ids: dict, reason: str):
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         qid = ids.get(index, ids.get(str(index)))
         if data.liked is None or data.liked == "":
-            return None, "已取消评价。"
+            return None, "已取消评价。", gr.update(), gr.update(), reason
         rating = "good" if data.liked is True else "bad"
         fid = service.records.add_feedback(qid, rating)
-        return fid, f"已记录您的评价：{'好' if rating == 'good' else '差'}。谢谢！可以在上方补充原因。"
+        done = f"已记录您的评价：{'好' if rating == 'good' else '差'}。谢谢！可以在上方补充原因。"
+        if after_rating(rating):
+            return fid, done, *offered(after_rating(rating))
+        return fid, done, gr.update(), gr.update(), reason
 
-    chat.like(like, [qids], [last_feedback, rated])
+    chat.like(like, [qids, why], [last_feedback, rated, offer, handover_box, why])
+
+    def hand_over(asked_last, grid_id, contact_text, reason):
+        if not asked_last:
+            raise gr.Error("请先在上面提一个问题，再把它转给法律顾问")
+        question, answer, qid, history = asked_last
+        try:
+            view = service.desk.create(question, history, grid_id, contact_text or "", answer, reason or "asked", qid)
+        except LoopError as exc:
+            raise gr.Error(exc.message) from exc
+        return (f"✅ 已转给 {render.esc(view.grid_label)} 的法律顾问。您的<b>查询码</b>：<code>{view.code}</code>"
+                "（请记下或截图；凭它在下方“查看法律顾问的回复”里查看回复并评价）"), view.code
+
+    hand.click(hand_over, [last, grid, contact, why], [handed, code])
+
+    def lookup(text, request: gr.Request):
+        try:
+            service.lookups(_client(request))
+            return render.ticket_markdown(service.desk.view(text))
+        except LoopError as exc:
+            raise gr.Error(exc.message) from exc
+
+    def rate(text, rating, reason_text, request: gr.Request):
+        try:
+            service.lookups(_client(request))
+            view = service.desk.rate(text, rating, reason_text or "")
+        except LoopError as exc:
+            raise gr.Error(exc.message) from exc
+        return render.ticket_markdown(view), ""
+
+    look.click(lookup, code, found)
+    code.submit(lookup, code, found)
+    def rate_good(text, reason_text, request: gr.Request):
+        return rate(text, "good", reason_text, request)
+
+    def rate_bad(text, reason_text, request: gr.Request):
+        return rate(text, "bad", reason_text, request)
+
+    good.click(rate_good, [code, rate_reason], [found, rate_reason])
+    bad.click(rate_bad, [code, rate_reason], [found, rate_reason])
 
     def add_reason(text: str, fid):
         if not fid:
@@ -147,6 +233,7 @@ def resident_page(service: Service) -> None:
 
     send_reason.click(add_reason, [reason, last_feedback], [reason, rated])
     reason.submit(add_reason, [reason, last_feedback], [reason, rated])
+    return grid
 
 
 # ---- 法律顾问检索 -----------------------------------------------------------------------------------
@@ -206,6 +293,183 @@ def adviser_page(service: Service) -> None:
     go.click(run, inputs, outputs)
     query.submit(run, inputs, outputs)
     pick.input(show, pick, viewer)
+
+
+# ---- 顾问工作台 -------------------------------------------------------------------------------------
+QUEUE_HEADERS = ["编号", "网格", "状态", "等待", "问题", "原因"]
+CARD_FIELDS = ("title", "questions", "answer", "articles", "scope", "topic")
+
+
+def _session(service: Service, token: str, admin: bool = False):
+    session = service.accounts.session(token)
+    if session is None or (admin and not session.is_admin):
+        raise gr.Error("请先登录（登录已过期时请重新登录）")
+    return session
+
+
+def _queue_frame(items) -> pd.DataFrame:
+    return pd.DataFrame([[q.id, q.grid_label, q.status, q.age, q.question, render.HANDOVER_NOTES.get(q.reason, q.reason)]
+                         for q in items], columns=QUEUE_HEADERS)
+
+
+def _card_values(fields: dict) -> list:
+    lines = lambda v: "\n".join(v) if isinstance(v, list) else (v or "")  # noqa: E731
+    return [fields.get("title", ""), lines(fields.get("questions")), fields.get("answer", ""),
+            lines(fields.get("articles")), fields.get("scope", ""), fields.get("topic", "")]
+
+
+def workbench_page(service: Service) -> None:
+    token = gr.State("")
+    with gr.Column(visible=True) as login_box:
+        gr.Markdown("### 网格法律顾问登录\n账号由管理员创建（管理页“顾问账号”，或 `python -m bot users add 姓名 --role adviser --grids 1-5`）。")
+        user = gr.Textbox(label="用户名", elem_id="wb-user")
+        password = gr.Textbox(label="密码", type="password", elem_id="wb-password")
+        login = gr.Button("登录", variant="primary", elem_id="wb-login")
+        login_msg = gr.Markdown()
+    with gr.Column(visible=False) as panel:
+        who = gr.Markdown(elem_id="wb-who")
+        with gr.Row(equal_height=True):
+            status = gr.CheckboxGroup(list(TICKET_STATUSES), value=["待处理", "已回复"], label="状态", scale=3)
+            refresh = gr.Button("刷新", scale=1, min_width=80, elem_id="wb-refresh")
+        queue = gr.Dataframe(headers=QUEUE_HEADERS, interactive=False, wrap=True, max_height=300, elem_id="wb-queue",
+                             label="本人负责网格的转办单（最早的在前）")
+        pick = gr.Dropdown([], label="打开转办单", elem_id="wb-pick", interactive=True)
+        with gr.Row():
+            with gr.Column(scale=3, min_width=320):
+                detail = gr.Markdown(elem_id="wb-detail")
+            with gr.Column(scale=2, min_width=300):
+                reply = gr.Textbox(label="给居民的回复（大白话；引用条文写作《法律名称》第N条，发送前逐条核实）", lines=8,
+                                   max_lines=20, max_length=4000, elem_id="wb-reply")
+                with gr.Row():
+                    check = gr.Button("检查引用", elem_id="wb-check")
+                    send = gr.Button("发送回复", variant="primary", elem_id="wb-send")
+                    close = gr.Button("关闭转办单", variant="stop", size="sm", elem_id="wb-close")
+                checked = gr.Markdown(elem_id="wb-check-result")
+                draft_btn = gr.Button("生成草稿卡片", elem_id="wb-draft")
+        with gr.Accordion("问答卡片草稿（管理员审核后发布进知识库）", open=False) as draft_box:
+            draft_id = gr.State(None)
+            title = gr.Textbox(label="标题", max_length=60, elem_id="wb-card-title")
+            questions = gr.Textbox(label="问法（每行一种，至少两种）", lines=3, elem_id="wb-card-questions")
+            answer = gr.Textbox(label="回答（200 字以内）", lines=4, elem_id="wb-card-answer")
+            articles = gr.Textbox(label="法律依据（每行一条，如 中华人民共和国劳动合同法第八十二条）", lines=2,
+                                  elem_id="wb-card-articles")
+            scope = gr.Textbox(label="适用范围：适用：……；不适用：……", elem_id="wb-card-scope")
+            topic = gr.Textbox(label="主题", elem_id="wb-card-topic")
+            save = gr.Button("保存草稿", variant="primary", elem_id="wb-card-save")
+            draft_msg = gr.Markdown(elem_id="wb-card-status")
+        with gr.Accordion("检索工具：条文与问题", open=False):
+            with gr.Row(equal_height=True):
+                law = gr.Textbox(label="法律名称或简称", placeholder="如：劳动合同法", scale=2)
+                number = gr.Textbox(label="条号", placeholder="如：82", scale=1)
+                find = gr.Button("查条文", scale=1, min_width=80)
+            article_view = gr.Markdown()
+            with gr.Row(equal_height=True):
+                query = gr.Textbox(show_label=False, placeholder="检索：如 试用期辞退 补偿", scale=4, max_length=2000)
+                search = gr.Button("检索", scale=1, min_width=80)
+            hits = gr.HTML()
+
+    def load_queue(tok, statuses):
+        session = _session(service, tok)
+        items = service.desk.queue(session, list(statuses or []) or None)
+        choices = [(f"{q.id} · {q.grid_label} · {q.status} · {q.question[:30]}", q.id) for q in items]
+        return _queue_frame(items), gr.update(choices=choices)
+
+    def do_login(u, p, statuses):
+        session = service.accounts.login(u or "", p or "")
+        if session is None:
+            return "", gr.update(), gr.update(), "用户名或密码不正确（或账号已停用）。", "", gr.update(), gr.update()
+        grids = "全部网格" if session.is_admin else f"网格 {grids_text(session.grids)}"
+        frame, choices = load_queue(session.token, statuses)
+        return (session.token, gr.update(visible=False), gr.update(visible=True), "",
+                f"**{render.esc(session.name)}**（{'管理员' if session.is_admin else '网格法律顾问'}，{grids}）", frame, choices)
+
+    login_outs = [token, login_box, panel, login_msg, who, queue, pick]
+    login.click(do_login, [user, password, status], login_outs)
+    password.submit(do_login, [user, password, status], login_outs)
+    refresh.click(load_queue, [token, status], [queue, pick])
+    status.change(load_queue, [token, status], [queue, pick])
+
+    def _loop_call(fn, *args):
+        try:
+            return fn(*args)
+        except LoopError as exc:
+            raise gr.Error(exc.message) from exc
+
+    def open_ticket(tok, tid):
+        if not tid:
+            return ""
+        return render.ticket_detail_markdown(_loop_call(service.desk.detail, _session(service, tok), int(tid)))
+
+    pick.input(open_ticket, [token, pick], detail)
+
+    def do_check(tok, text):
+        _session(service, tok)
+        return render.reply_check_markdown(service.desk.check(text or ""))
+
+    check.click(do_check, [token, reply], checked)
+
+    def do_send(tok, tid, text, statuses):
+        session = _session(service, tok)
+        if not tid:
+            raise gr.Error("请先打开一张转办单")
+        try:
+            service.desk.reply(session, int(tid), text or "")
+        except LoopError as exc:
+            check_text = render.reply_check_markdown(service.desk.check(text or "")) if exc.code == "unverified_citations" else ""
+            gr.Warning(exc.message)
+            return gr.update(), check_text or f"⚠️ {render.esc(exc.message)}", gr.update(), gr.update(), gr.update()
+        frame, choices = load_queue(tok, statuses)
+        return "", "✅ 回复已发送，居民可以凭查询码查看。", open_ticket(tok, tid), frame, choices
+
+    send.click(do_send, [token, pick, reply, status], [reply, checked, detail, queue, pick])
+
+    def do_close(tok, tid, statuses):
+        if not tid:
+            raise gr.Error("请先打开一张转办单")
+        _loop_call(service.desk.close, _session(service, tok), int(tid))
+        frame, choices = load_queue(tok, statuses)
+        return open_ticket(tok, tid), frame, choices
+
+    close.click(do_close, [token, pick, status], [detail, queue, pick])
+
+    def make_draft(tok, tid):
+        if not tid:
+            raise gr.Error("请先打开一张已回复的转办单")
+        d = _loop_call(service.desk.draft_card, _session(service, tok), int(tid))
+        return (d.id, gr.update(open=True), *_card_values(d.fields), render.draft_problems_markdown(d))
+
+    draft_outs = [draft_id, draft_box, title, questions, answer, articles, scope, topic, draft_msg]
+    draft_btn.click(make_draft, [token, pick], draft_outs)
+
+    def save_draft(tok, cid, *values):
+        if not cid:
+            raise gr.Error("请先点“生成草稿卡片”")
+        d = _loop_call(service.desk.update_draft, _session(service, tok), int(cid), dict(zip(CARD_FIELDS, values)))
+        return render.draft_problems_markdown(d)
+
+    save.click(save_draft, [token, draft_id, title, questions, answer, articles, scope, topic], draft_msg)
+
+    def find_article(tok, law_name, no):
+        _session(service, tok)
+        found_hits = service.kb.article(law_name or "", no or "", Filters(status=["all"])) if law_name and no else []
+        if not found_hits:
+            return "没有找到这一条（请核对法律名称和条号）。"
+        unit = found_hits[0].unit
+        return render.article_markdown(unit, service.kb.neighbours(unit.uid, 1, 1))
+
+    find.click(find_article, [token, law, number], article_view)
+
+    def do_search(tok, q):
+        _session(service, tok)
+        if not (q or "").strip():
+            raise gr.Error("请先输入检索内容")
+        try:
+            return render.hits_html(service.kb.search(q, k=8), q)
+        except QueryError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    search.click(do_search, [token, query], hits)
+    query.submit(do_search, [token, query], hits)
 
 
 # ---- 企业政策 ---------------------------------------------------------------------------------------
@@ -274,12 +538,12 @@ def enterprise_page(service: Service) -> None:
 
 # ---- 管理 -----------------------------------------------------------------------------------------
 def admin_page(service: Service) -> None:
-    if not service.auth.enabled:
-        gr.Markdown(f"### 管理功能未启用\n\n{service.auth.reason}\n\n设置环境变量 `FARUN_ADMIN_USER` 和 "
-                    "`FARUN_ADMIN_PASSWORD`（至少 8 位、不能是默认密码）后重启即可启用。其他页面不受影响。",
-                    elem_id="admin-disabled")
+    if not service.admin_enabled:
+        gr.Markdown(f"### 管理功能未启用\n\n{service.admin_reason}\n\n设置环境变量 `FARUN_ADMIN_USER` 和 "
+                    "`FARUN_ADMIN_PASSWORD`（至少 8 位、不能是默认密码），或用 `python -m bot users add 姓名 --role admin` "
+                    "创建管理员账号，然后重启即可启用。其他页面不受影响。", elem_id="admin-disabled")
         return
-    logged = gr.State("")  # the session token from AdminAuth.login; it expires on the server
+    logged = gr.State("")  # the session token of an admin's login (bot.loop.accounts); it expires on the server
     with gr.Column(visible=True) as login_box:
         gr.Markdown("### 管理员登录")
         user = gr.Textbox(label="用户名", elem_id="admin-user")
@@ -292,19 +556,153 @@ def admin_page(service: Service) -> None:
                 upload_panel(service, logged)
             with gr.Tab("需求分析"):
                 analytics_panel(service, logged)
+            with gr.Tab("卡片审核", id="admin-cards-tab"):
+                cards_panel(service, logged)
+            with gr.Tab("顾问账号"):
+                accounts_panel(service, logged)
 
     def do_login(u: str, p: str):
-        if token := service.auth.login(u or "", p or ""):
-            return token, gr.update(visible=False), gr.update(visible=True), ""
+        if session := service.accounts.login(u or "", p or "", role="admin"):
+            return session.token, gr.update(visible=False), gr.update(visible=True), ""
         return "", gr.update(), gr.update(), "用户名或密码不正确。"
 
     login.click(do_login, [user, password], [logged, login_box, panel, login_msg])
     password.submit(do_login, [user, password], [logged, login_box, panel, login_msg])
 
 
-def _require(service: Service, token: str) -> None:
-    if not service.auth.session_ok(token):
+def _require(service: Service, token: str):
+    """The admin's session, or the page's error (not logged in, expired, not an admin)."""
+    session = service.accounts.session(token)
+    if session is None or not session.is_admin:
         raise gr.Error("请先登录（登录已过期时请刷新页面后重新登录）")
+    return session
+
+
+CARD_HEADERS = ["编号", "标题", "作者", "状态", "转办单", "更新", "问题数"]
+CARD_STATUS = {"draft": "草稿", "published": "已发布", "rejected": "已退回"}
+
+
+def cards_panel(service: Service, logged: gr.State) -> None:
+    gr.Markdown("法律顾问由回复生成的问答卡片：审核后发布（成为带审核人和审核日期的问答卡片，增量加入索引，马上能检索到），"
+                "或退回（写明原因，草稿保留）。")
+    with gr.Row(equal_height=True):
+        which = gr.Radio([("草稿", "draft"), ("已发布", "published"), ("已退回", "rejected")], value="draft",
+                         label="显示", scale=3)
+        refresh = gr.Button("刷新", scale=1, min_width=80, elem_id="admin-cards-refresh")
+    table = gr.Dataframe(headers=CARD_HEADERS, interactive=False, wrap=True, max_height=300, elem_id="admin-cards")
+    pick = gr.Dropdown([], label="选择卡片", elem_id="admin-card-pick", interactive=True)
+    preview = gr.Markdown(elem_id="admin-card-preview")
+    note = gr.Textbox(label="审核意见（退回时必填）", max_length=1000, elem_id="admin-card-note")
+    with gr.Row():
+        publish = gr.Button("发布", variant="primary", elem_id="admin-publish")
+        reject = gr.Button("退回", variant="stop", elem_id="admin-reject")
+    status = gr.Markdown(elem_id="admin-card-status")
+
+    def load(tok, kind):
+        _require(service, tok)
+        drafts = service.desk.drafts(kind)
+        rows = [[d.id, d.fields.get("title", ""), d.author, CARD_STATUS[d.status], d.ticket_id or "",
+                 d.updated.replace("T", " "), len(d.fields.get("questions") or [])] for d in drafts]
+        return (pd.DataFrame(rows, columns=CARD_HEADERS),
+                gr.update(choices=[(f"{d.id} · {d.fields.get('title', '')}", d.id) for d in drafts], value=None))
+
+    def show(tok, cid):
+        _require(service, tok)
+        if not cid:
+            return ""
+        try:
+            return render.card_preview_markdown(service.desk.draft(int(cid)))
+        except LoopError as exc:
+            raise gr.Error(exc.message) from exc
+
+    def do_publish(tok, cid, kind):
+        session = _require(service, tok)
+        if not cid:
+            raise gr.Error("请先选择卡片")
+        try:
+            draft, seconds = service.publish_card(int(cid), session.name)
+        except LoopError as exc:
+            raise gr.Error(exc.message) from exc
+        table_, choices = load(tok, kind)
+        return (f"✅ 已发布《{render.esc(draft.fields.get('title', ''))}》，审核人 {render.esc(draft.reviewer)}，"
+                f"{seconds:.1f} 秒后即可检索到。", render.card_preview_markdown(draft), table_, choices)
+
+    def do_reject(tok, cid, text, kind):
+        session = _require(service, tok)
+        if not cid:
+            raise gr.Error("请先选择卡片")
+        if not (text or "").strip():
+            raise gr.Error("退回时请写明原因")
+        try:
+            draft = service.desk.reject(session, int(cid), text)
+        except LoopError as exc:
+            raise gr.Error(exc.message) from exc
+        table_, choices = load(tok, kind)
+        return "已退回，草稿保留。", render.card_preview_markdown(draft), table_, choices
+
+    refresh.click(load, [logged, which], [table, pick])
+    which.change(load, [logged, which], [table, pick])
+    pick.input(show, [logged, pick], preview)
+    publish.click(do_publish, [logged, pick, which], [status, preview, table, pick])
+    reject.click(do_reject, [logged, pick, note, which], [status, preview, table, pick])
+    logged.change(lambda tok, kind: load(tok, kind) if tok else (gr.update(), gr.update()), [logged, which], [table, pick])
+
+
+ACCOUNT_HEADERS = ["用户名", "角色", "网格", "状态", "创建时间"]
+
+
+def accounts_panel(service: Service, logged: gr.State) -> None:
+    gr.Markdown("创建网格法律顾问（或管理员）账号：密码由管理员设定后告知本人（至少 8 位，不能是常见密码）。"
+                "命令行：`python -m bot users add 姓名 --role adviser --grids 1-5`。")
+    table = gr.Dataframe(headers=ACCOUNT_HEADERS, interactive=False, wrap=True, max_height=300, elem_id="admin-accounts")
+    with gr.Row():
+        name = gr.Textbox(label="用户名", min_width=140, elem_id="admin-account-name")
+        role = gr.Dropdown(list(ROLES), value="adviser", label="角色", min_width=100)
+        grids = gr.Textbox(label="负责的网格（如 1-5,8）", min_width=140, elem_id="admin-account-grids")
+        secret = gr.Textbox(label="初始密码", type="password", min_width=140, elem_id="admin-account-password")
+    with gr.Row():
+        add = gr.Button("创建账号", variant="primary", elem_id="admin-account-add")
+        who = gr.Dropdown([], label="选择账号", scale=2)
+        new_grids = gr.Textbox(label="改为负责的网格", scale=2)
+        set_grids = gr.Button("修改网格", scale=1)
+        toggle = gr.Button("停用/启用", variant="stop", scale=1)
+    status = gr.Markdown(elem_id="admin-account-status")
+
+    def load(tok):
+        _require(service, tok)
+        rows = service.accounts.list()
+        frame = pd.DataFrame([[a["name"], a["role"], grids_text(a["grids"]), "启用" if a["active"] else "已停用",
+                               a["created"].replace("T", " ")] for a in rows], columns=ACCOUNT_HEADERS)
+        return frame, gr.update(choices=[a["name"] for a in rows], value=None)
+
+    def call(tok, fn, *args, done=""):
+        _require(service, tok)
+        try:
+            fn(*args)
+        except AccountError as exc:
+            raise gr.Error(str(exc)) from exc
+        return (done, *load(tok))
+
+    def do_add(tok, n, r, g, pw):
+        return (*call(tok, service.accounts.add, n, r, pw or "", g, done=f"✅ 已创建 {render.esc(n)}。"), "")
+
+    def do_grids(tok, n, g):
+        if not n:
+            raise gr.Error("请先选择账号")
+        return call(tok, service.accounts.set_grids, n, g, done=f"已修改 {render.esc(n)} 负责的网格。")
+
+    def do_toggle(tok, n):
+        if not n:
+            raise gr.Error("请先选择账号")
+        account = service.accounts.get(n)
+        return call(tok, service.accounts.set_active, n, not account["active"],
+                    done=f"已{'停用' if account['active'] else '启用'} {render.esc(n)}。")
+
+    outs = [status, table, who]
+    add.click(do_add, [logged, name, role, grids, secret], outs + [secret])
+    set_grids.click(do_grids, [logged, who, new_grids], outs)
+    toggle.click(do_toggle, [logged, who], outs)
+    logged.change(lambda tok: load(tok) if tok else (gr.update(), gr.update()), logged, [table, who])
 
 
 def _documents_frame(service: Service) -> pd.DataFrame:
@@ -380,30 +778,62 @@ def upload_panel(service: Service, logged: gr.State) -> None:
     logged.change(lambda ok: do_refresh(ok) if ok else (gr.update(), gr.update()), logged, [docs, which])
 
 
+DEMAND_KINDS = {"questions": "提问", "handovers": "转给顾问", "unanswered": "未能回答", "bad": "差评"}
+
+
 def analytics_panel(service: Service, logged: gr.State) -> None:
     refresh = gr.Button("刷新统计", elem_id="admin-analytics-refresh")
+    gr.Markdown("#### 普法需求清单：各主题的提问、转给顾问、未能回答和差评")
+    demand_plot = gr.BarPlot(x="主题", y="数量", color="类别", title="各主题的需求", height=320, elem_id="admin-demand-plot")
     plot = gr.BarPlot(x="日期", y="提问数", color="主题", title="各主题每日提问数", height=300)
+    with gr.Row():
+        by_grid = gr.Dataframe(label="按网格：转给顾问的问题", interactive=False, wrap=True, max_height=300,
+                               elem_id="admin-demand-grid")
+        by_week = gr.Dataframe(label="按周", interactive=False, wrap=True, max_height=300, elem_id="admin-demand-week")
+    with gr.Row():
+        unanswered = gr.Dataframe(label="法润未能回答的主题", interactive=False, wrap=True, max_height=300)
+        replies = gr.Dataframe(label="各顾问的回复用时", interactive=False, wrap=True, max_height=300,
+                               elem_id="admin-reply-times")
     with gr.Row():
         most = gr.Dataframe(label="最常被问的问题", interactive=False, wrap=True, max_height=360)
         unmet = gr.Dataframe(label="被评为“差”或未能回答的问题", interactive=False, wrap=True, max_height=360)
     download = gr.DownloadButton("导出普法需求清单（CSV）", elem_id="admin-csv")
+    groups = gr.File(label="按主题、网格、周、顾问分组的 CSV", file_count="multiple", interactive=False,
+                     elem_id="admin-csv-groups")
 
     def load(ok):
         _require(service, ok)
         r = service.records
+        d = demand_list(r, service.grids)
+        per_kind = pd.DataFrame([{"主题": row["topic"], "类别": label, "数量": row[key]}
+                                 for row in d["by_topic"] for key, label in DEMAND_KINDS.items()],
+                                columns=["主题", "类别", "数量"])
         per_day = pd.DataFrame([{"日期": x["day"], "主题": x["topic"], "提问数": x["questions"]} for x in r.per_topic_day()],
                                columns=["日期", "主题", "提问数"])
+        grid_frame = pd.DataFrame([[x["grid_label"], x["handovers"], x["pending"], x["replied"], x["closed"], x["reply_bad"]]
+                                   for x in d["by_grid"]], columns=["网格", "转给顾问", "待处理", "已回复", "已关闭", "回复差评"])
+        week_frame = pd.DataFrame([[x["week"], x["questions"], x["handovers"], x["unanswered"], x["bad"]]
+                                   for x in d["by_week"]], columns=["周", "提问", "转给顾问", "未能回答", "差评"])
+        gaps = pd.DataFrame([[x["topic"], x["unanswered"]] for x in d["unanswered_topics"]], columns=["主题", "未能回答"])
+        times = pd.DataFrame([[x["adviser"], x["replied"], x["median_hours"], x["max_hours"], x["good"], x["bad"]]
+                              for x in d["reply_times"]], columns=["顾问", "回复数", "用时中位数（小时）", "最长（小时）", "好", "差"])
         top = pd.DataFrame([{"问题": x["question"], "主题": x["topic"], "次数": x["times"], "最近": x["last_asked"]}
                             for x in r.most_asked()], columns=["问题", "主题", "次数", "最近"])
         bad = pd.DataFrame([{"问题": x["question"], "主题": x["topic"], "差评": x["bad"],
                              "未能回答": "是" if x["abstained"] else "", "原因": x["reasons"], "时间": x["asked"]}
                             for x in r.unmet()], columns=["问题", "主题", "差评", "未能回答", "原因", "时间"])
-        path = Path(tempfile.gettempdir()) / f"farun-demand-{datetime.now():%Y%m%d-%H%M%S}.csv"
-        path.write_text("\ufeff" + r.demand_csv(), encoding="utf-8")
-        return per_day, top, bad, str(path)
+        folder = Path(tempfile.mkdtemp(prefix="farun-demand-"))
+        stamp = f"{datetime.now():%Y%m%d-%H%M%S}"
+        files = {}
+        for by in GROUPINGS:
+            files[by] = folder / f"farun-demand-{by}-{stamp}.csv"
+            files[by].write_text("\ufeff" + demand_list_csv(r, by, service.grids), encoding="utf-8")
+        return (per_kind, per_day, grid_frame, week_frame, gaps, times, top, bad, str(files["question"]),
+                [str(f) for by, f in files.items() if by != "question"])
 
-    refresh.click(load, logged, [plot, most, unmet, download])
-    logged.change(lambda ok: load(ok) if ok else (gr.update(),) * 4, logged, [plot, most, unmet, download])
+    outs = [demand_plot, plot, by_grid, by_week, unanswered, replies, most, unmet, download, groups]
+    refresh.click(load, logged, outs)
+    logged.change(lambda ok: load(ok) if ok else (gr.update(),) * len(outs), logged, outs)
 
 
 # ---- the app --------------------------------------------------------------------------------------
@@ -411,16 +841,19 @@ def build_blocks(service: Service) -> gr.Blocks:
     with gr.Blocks(title="法润 FaRun · 精准普法", fill_width=False) as blocks:
         gr.Markdown("# 法润 FaRun · 精准普法\n用大白话提问，得到引用具体法条的回答。", elem_classes="farun-header")
         corpus = gr.Markdown(corpus_line(service), elem_id="corpus-info")
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays in sight (no "more" menu)
             with gr.Tab("居民咨询", id="resident"):
-                resident_page(service)
+                grid_picker = resident_page(service)
             with gr.Tab("顾问检索", id="adviser"):
                 adviser_page(service)
             with gr.Tab("企业政策", id="enterprise") as enterprise_tab:
                 browse, filters, outs = enterprise_page(service)
             with gr.Tab("管理", id="admin"):
                 admin_page(service)
+            with gr.Tab("顾问工作台", id="workbench"):  # last: on a phone the residents' tabs come first
+                workbench_page(service)
         blocks.load(lambda: corpus_line(service), None, corpus)
+        blocks.load(lambda: gr.update(choices=service.grids.choices()), None, grid_picker)  # advisers added since
         blocks.load(browse, filters, outs)
         enterprise_tab.select(browse, filters, outs)
     return blocks

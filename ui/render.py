@@ -158,3 +158,96 @@ def policy_html(u: Unit) -> str:
 
 def _paragraphs(text: str) -> str:
     return "".join(f"<p>{esc(line)}</p>" for line in (text or "").split("\n") if line.strip())
+
+
+
+# ---- the loop with the grid advisers -----------------------------------------------------------
+TICKET_STATUS = {"待处理": "⏳ 待处理", "已回复": "✅ 已回复", "已关闭": "☑️ 已关闭"}
+HANDOVER_NOTES = {"asked": "居民主动转办", "abstain": "法润未能回答", "clarify_twice": "法润两次请居民补充",
+                  "bad_rating": "居民评价为差"}
+
+
+def _lines(text: str) -> str:
+    return esc(text).replace("\n", "<br>")
+
+
+def citations_html(citations) -> str:
+    items = []
+    for c in citations:
+        text = c.text or c.quote
+        items.append(f"<details><summary>{esc(c.label)} · {badge(c.status)}</summary><blockquote>{_lines(text)}"
+                     "</blockquote></details>")
+    return "".join(items)
+
+
+def ticket_markdown(view) -> str:
+    """The resident's view of a ticket: status, the question, each reply with its citations."""
+    parts = [f"**查询码** `{esc(view.code)}`　**状态** {TICKET_STATUS.get(view.status, esc(view.status))}　"
+             f"**网格** {esc(view.grid_label)}　**提交** {esc(view.created.replace('T', ' '))}",
+             f"<blockquote>{_lines(view.question)}</blockquote>"]
+    if not view.replies:
+        parts.append("法律顾问还没有回复，请稍后再用查询码查看。")
+    for r in view.replies:
+        parts.append(f"**法律顾问 {esc(r.adviser)} 的回复**（{esc(r.created.replace('T', ' '))}）\n\n{_lines(r.text)}")
+        if r.citations:
+            parts.append("**引用依据**（点击展开原文）" + citations_html(r.citations))
+    if view.rating:
+        parts.append(f"您的评价：{'好' if view.rating == 'good' else '差'}。谢谢！")
+    parts.append(f"<sub>{DISCLAIMER}</sub>")
+    return "\n\n".join(parts)
+
+
+def ticket_detail_markdown(d) -> str:
+    """An adviser's view of a ticket: the question (and conversation) beside the bot's answer and sources."""
+    head = (f"### 转办单 {d.id}　{TICKET_STATUS.get(d.status, esc(d.status))}\n\n**网格** {esc(d.grid_label)}　"
+            f"**提交** {esc(d.created.replace('T', ' '))}（已等待 {d.age_hours:.1f} 小时）　**主题** {esc(d.topic)}　"
+            f"**原因** {esc(HANDOVER_NOTES.get(d.reason, d.reason))}　**联系方式** {esc(d.contact) or '未留'}")
+    parts = [head, f"**居民的问题**<blockquote>{_lines(d.question)}</blockquote>"]
+    if d.conversation:
+        turns = "".join(f"<p><b>问</b>：{_lines(q)}<br><b>答</b>：{_lines(a[:400])}</p>" for q, a in d.conversation)
+        parts.append(f"<details><summary>此前的对话（{len(d.conversation)} 轮）</summary>{turns}</details>")
+    if d.answer:
+        parts.append(f"**法润的回答**<blockquote>{_lines(d.answer)}</blockquote>")
+    if d.sources:
+        parts.append("**法润回答的依据**" + "".join(
+            f"<details><summary>{esc(s.label)} · {badge(s.status)}</summary><blockquote>{_lines(s.quote)}</blockquote>"
+            "</details>" for s in d.sources))
+    for r in d.replies:
+        parts.append(f"**{esc(r.adviser)} 的回复**（{esc(r.created.replace('T', ' '))}）<blockquote>{_lines(r.text)}</blockquote>")
+    if d.rating:
+        parts.append(f"居民评价：{'好' if d.rating == 'good' else '差'}{'（' + esc(d.rating_reason) + '）' if d.rating_reason else ''}")
+    return "\n\n".join(parts)
+
+
+def reply_check_markdown(check) -> str:
+    if check.ok:
+        found = "、".join(esc(c.label) for c in check.citations)
+        return f"✅ 引用均已核实{'：' + found if found else '（回复中没有条文引用）'}。"
+    bad = "、".join(f"{esc(u.text)}（{'知识库中没有这部法律或文件' if u.reason == 'unknown_law' else '没有这一条' if u.reason == 'unknown_article' else '无效的编号'}）"
+                    for u in check.unknown)
+    return f"⚠️ 以下引用无法核实，改正或删去后才能发送：{bad}"
+
+
+def draft_problems_markdown(draft) -> str:
+    if draft.status != "draft":
+        return f"卡片 {draft.id} {'已发布' if draft.status == 'published' else '已退回'}。"
+    if not draft.problems:
+        return f"✅ 草稿 {draft.id} 已保存，可以发布：等待管理员审核。"
+    return f"草稿 {draft.id} 已保存。发布前还要改正：\n" + "\n".join(f"- {esc(p)}" for p in draft.problems)
+
+
+def card_preview_markdown(draft) -> str:
+    """A draft card as the admin reviews it."""
+    f = draft.fields
+    questions = "".join(f"<li>{esc(q)}</li>" for q in f.get("questions") or [])
+    articles = "、".join(esc(a) for a in f.get("articles") or []) or "（无）"
+    parts = [f"### {esc(f.get('title', ''))}",
+             f"**作者** {esc(draft.author)}　**转办单** {draft.ticket_id or '—'}　**状态** {esc(draft.status)}　"
+             f"**主题** {esc(f.get('topic', ''))}",
+             f"**问法**<ul>{questions}</ul>", f"**回答**<blockquote>{_lines(f.get('answer', ''))}</blockquote>",
+             f"**法律依据** {articles}", f"**适用范围** {esc(f.get('scope', ''))}"]
+    if draft.problems:
+        parts.append("**发布前还要改正**\n" + "\n".join(f"- {esc(p)}" for p in draft.problems))
+    if draft.note:
+        parts.append(f"**审核意见** {esc(draft.note)}")
+    return "\n\n".join(parts)

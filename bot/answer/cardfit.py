@@ -14,6 +14,10 @@ question against the card's own phrasings and scope:
 * `basis_rank`: 1 / the rank among the statute hits of the best-placed article the card cites
   (0 when none is retrieved): retrieval, on its own, agrees that the card's rule governs.
 
+A question that is, word for word (punctuation and spacing aside), one of the card's own
+phrasings fits it unless the scope excludes it: a reviewed card was written for exactly that
+question (an adviser's reply published as a card answers the question it was asked).
+
 Weights and the threshold come from `python -m bot.lab.calibrate_cards` (cross-validated on
 LeCoQA dev and the hand-written cases in answer/data/card_fit_cases.json); a card leads only at
 or above the threshold, chosen for precision.
@@ -29,6 +33,7 @@ import numpy as np
 from ..lawnames import norm_title
 from ..numerals import article_key, parse_article
 from ..retrieval.search import Hit, KnowledgeBase
+from ..sources.knowledge import normalise_question
 from ..text import tokenize
 from ..units import QA_LEVEL
 
@@ -118,6 +123,8 @@ class CardFitter:
             "scope_conflict": float(any(t in question for t in excluded)),
             "rank": 1.0 / rank,
             "basis_rank": basis_rank,
+            # not a model input: the question is one of the card's phrasings
+            "exact_phrasing": float(normalise_question(question) in {normalise_question(p) for p in phrasings}),
         }
 
     def probability(self, feats: dict[str, float]) -> float:
@@ -135,5 +142,6 @@ class CardFitter:
         for rank, h in cards:
             feats = self.features(question, h, rank, hits, qvec)
             p = self.probability(feats)
-            fits.append(CardFit(h, feats, round(p, 3), p >= self.weights.threshold))
-        return sorted(fits, key=lambda f: f.probability, reverse=True)
+            exact = feats["exact_phrasing"] and not feats["scope_conflict"]
+            fits.append(CardFit(h, feats, round(p, 3), bool(p >= self.weights.threshold or exact)))
+        return sorted(fits, key=lambda f: (f.fits, f.probability), reverse=True)

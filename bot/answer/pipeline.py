@@ -29,6 +29,7 @@ from .composers.llm import LLMComposer, LLMConfig
 from .composers.offline import OfflineComposer, quote_lines
 from .confidence import probability, signals
 from .evidence import RELATIVE_FLOOR, Source, gather, numbered
+from .handover import handover_reason
 from .models import AUDIENCES, DISCLAIMER, Answer, Citation, ClarifyOption, Referral
 from .privacy import printable, redact
 from .referral import refer
@@ -82,15 +83,20 @@ class AnswerPipeline:
 
     # ---- public ----------------------------------------------------------------------------
     def stream(self, question: str, history: list[Turn] = (), audience: str = "resident",
-               filters: Filters | None = None) -> Iterator[dict]:
+               filters: Filters | None = None, clarified: int = 0) -> Iterator[dict]:
+        """`clarified`: how many earlier answers of this conversation asked to clarify (the answer's
+        `handover` then says whether to offer a grid adviser, bot.answer.handover)."""
         if audience not in AUDIENCES:
             raise ValueError(f"audience 只能是 {'、'.join(AUDIENCES)}")
-        yield from self.chain.stream({"question": question, "history": list(history), "audience": audience,
-                                      "filters": filters})
+        for event in self.chain.stream({"question": question, "history": list(history), "audience": audience,
+                                        "filters": filters}):
+            if "answer" in event:
+                event["answer"].handover = handover_reason(event["answer"], clarified)
+            yield event
 
     def ask(self, question: str, history: list[Turn] = (), audience: str = "resident",
-            filters: Filters | None = None) -> Answer:
-        *_, last = self.stream(question, history, audience, filters)
+            filters: Filters | None = None, clarified: int = 0) -> Answer:
+        *_, last = self.stream(question, history, audience, filters, clarified)
         return last["answer"]
 
     # ---- steps -----------------------------------------------------------------------------

@@ -365,6 +365,27 @@ def parse_card(path: Path, meta: dict | None = None, body: str | None = None) ->
         raise _error(path, exc) from exc
 
 
+def qa_card(data: dict, where: str = "草稿") -> QACard:
+    """A Q&A card from its fields (a draft made in the page or the API); LoadError names each
+    field that does not fit, as for a card file."""
+    try:
+        return QACard.model_validate({"kind": "qa", **data})
+    except ValidationError as exc:
+        raise _error(where, exc) from exc
+
+
+def qa_markdown(card: QACard) -> str:
+    """The card file of a Q&A card (front matter and the answer below it), as knowledge/README.md describes."""
+    meta = {"kind": "qa", "title": card.title, "questions": card.questions, "topic": card.topic,
+            "audience": card.audience, "referral": card.referral, "scope": card.scope,
+            "reviewed_by": card.reviewed_by, "reviewed_on": iso(card.reviewed_on) or None,
+            "articles": [a.citation if not a.requires_source else a.model_dump() for a in card.articles]}
+    if meta["referral"] is None:
+        del meta["referral"]
+    head = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1000)
+    return f"---\n{head}---\n\n{card.answer}\n"
+
+
 def card_doc_id(path: Path, kind: str) -> str:
     """Stable per file: the same file name of the same kind keeps its id wherever the folder lives."""
     return stable_id(SOURCE, kind, path.stem)
