@@ -119,6 +119,20 @@ def test_scope_conflict_lowers_the_fit(answer_kb):
     assert fitter.probability(outside) < fitter.probability(inside)
 
 
+def test_a_card_whose_scope_excludes_the_question_never_leads(answer_kb):
+    fitter = CardFitter(answer_kb, FitWeights(CardFitter(answer_kb).weights.coef, 0.0, threshold=0.0))  # all fit
+    question = "跑外卖的平台一直不跟我签劳动合同怎么办"
+    hits = [_card_hit(answer_kb, "公司不签劳动合同")]
+    scope = hits[0].unit.extra.get("scope")
+    assert fitter.rank(question, hits)[0].fits
+    hits[0].unit.extra["scope"] = "适用：劳动者与用人单位未订立书面劳动合同；不适用：跑外卖的平台"
+    try:
+        fit = fitter.rank(question, hits)[0]
+    finally:
+        hits[0].unit.extra["scope"] = scope
+    assert fit.features["scope_conflict"] == 1 and not fit.fits
+
+
 # ---- readings, referral, the adviser's one search -------------------------------------------
 def test_an_answer_no_card_fits_offers_readings(answer_pipeline):
     ans = answer_pipeline.ask("离婚以后孩子和财产的事情怎么处理")

@@ -14,8 +14,9 @@ question against the card's own phrasings and scope:
 * `basis_rank`: 1 / the rank among the statute hits of the best-placed article the card cites
   (0 when none is retrieved): retrieval, on its own, agrees that the card's rule governs.
 
-A question that is, word for word (punctuation and spacing aside), one of the card's own
-phrasings fits it unless the scope excludes it: a reviewed card was written for exactly that
+A card whose scope says it does not cover something the question names never leads, whatever
+its probability. A question that is, word for word (punctuation and spacing aside), one of the
+card's own phrasings fits it unless the scope excludes it: a reviewed card was written for exactly that
 question (an adviser's reply published as a card answers the question it was asked).
 
 Weights and the threshold come from `python -m bot.lab.calibrate_cards` (cross-validated on
@@ -142,6 +143,7 @@ class CardFitter:
         for rank, h in cards:
             feats = self.features(question, h, rank, hits, qvec)
             p = self.probability(feats)
-            exact = feats["exact_phrasing"] and not feats["scope_conflict"]
-            fits.append(CardFit(h, feats, round(p, 3), bool(p >= self.weights.threshold or exact)))
+            # the card's author said it does not cover what the question names: it never leads
+            leads = (p >= self.weights.threshold or feats["exact_phrasing"]) and not feats["scope_conflict"]
+            fits.append(CardFit(h, feats, round(p, 3), bool(leads)))
         return sorted(fits, key=lambda f: (f.fits, f.probability), reverse=True)
