@@ -26,6 +26,7 @@ class Citation(BaseModel):
     valid_from: str = ""
     valid_to: str = ""
     text: str = ""  # the full unit text (filled for advisers)
+    n: int = 0  # the [n] the answer text refers to it by (0: named in the text without a number)
 
     @property
     def label(self) -> str:
