@@ -183,6 +183,10 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
     )
     app.state.service = service
+    # OpenAI-compatible chat (/v1) and MCP over streamable HTTP (/mcp): adapters in their own modules
+    from . import mcp_server, openai_compat
+    openai_compat.install(app, service, limiter)
+    mcp_server.install(app, service, limiter)
     basic = HTTPBasic(auto_error=False)
 
     # ---- errors ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ counts as unset.
 | FARUN_ADMIN_PASSWORD | the admin's password; admin stays off while it is empty, a default or short | — |
 | FARUN_ADMIN_SESSION_MINUTES | how long an admin login of the web page lasts | 30 |
 | FARUN_RATE_LIMIT | API requests per client and minute (0: unlimited) | 60 |
+| FARUN_API_KEYS | keys (comma-separated) that /v1 (OpenAI-compatible) and /mcp require as `Authorization: Bearer <key>`; none: open | — |
 | FARUN_LLM_PROVIDER | openai (any OpenAI-compatible server) or ollama | openai |
 | FARUN_LLM_BASE_URL | the model server, e.g. http://127.0.0.1:8000/v1 | (provider's) |
 | FARUN_LLM_MODEL | model name; the model composer is off while this is unset | — |
@@ -54,6 +55,7 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     admin_session_minutes: float = 30.0
     rate_limit: int = 60
+    api_keys: list[str] = field(default_factory=list, repr=False)
     llm_provider: str = "openai"
     llm_base_url: str = ""
     llm_model: str = ""
@@ -79,7 +81,8 @@ class Settings:
         for f in fields(cls):
             value = env.get(f"FARUN_{f.name.upper()}")
             if value:
-                values[f.name] = value.split(os.pathsep) if f.name == "sources" else value
+                values[f.name] = value.split(os.pathsep) if f.name == "sources" else \
+                    [v.strip() for v in value.split(",")] if f.name == "api_keys" else value
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls._coerce(values)
 
