@@ -13,6 +13,7 @@ from ..sources import LoadError
 from ..units import AUDIENCES
 from .answers import add_commands as add_answer_commands, cmd_eval_answers
 from .common import print_json, settings
+from .serve import add_commands as add_serve_commands
 
 
 
@@ -184,6 +185,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
     add_answer_commands(sub)
+    add_serve_commands(sub)
     return p
 
 
