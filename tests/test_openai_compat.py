@@ -234,3 +234,12 @@ def test_unavailable_index_is_503(tmp_path, live_server):
             c.chat.completions.create(model="farun", messages=[_user(QUESTION)])
         assert err.value.status_code == 503 and "python -m bot build" in err.value.body["message"]
         assert [m.id for m in c.models.list()]  # the list needs no index
+
+
+def test_loadtest_drives_the_chat_endpoint(server):
+    import asyncio
+
+    from bot.lab.loadtest import run
+
+    result = asyncio.run(run(server.url, clients=1, seconds=30, max_requests=2, timeout=120, endpoint="chat"))
+    assert (result["endpoint"], result["ok"], result["errors"]) == ("/v1/chat/completions", 2, {})
