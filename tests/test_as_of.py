@@ -140,3 +140,37 @@ def test_cli_as_of(cli_env, capsys, day, valid_from):
     assert {h["status"] for h in json.loads(capsys.readouterr().out)} == {CURRENT}
     assert cli.main([*cli_env, "article", "商标法", "10", "--as-of", "2027/01/01"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_timeline_before_the_build_day():
+    """Versions resolved again from stored dates: an expired policy was in force before it
+    expired, a repealed law before its repeal, and nothing existed before it was published."""
+    from bot.units import EXPIRED
+    from bot.validity import Stored, Timeline
+
+    built = date(2026, 11, 29)
+    t = Timeline([
+        Stored("p", "政策甲", "政策", "2019-01-17", EXPIRED, "2019-01-17", "2021-12-31", note="已于2021-12-31到期"),
+        Stored("old", "某法", "法律", "2014-04-24", REPEALED, "2015-01-01", "2026-08-15", note="已于2026-08-15废止；废止依据：某法典"),
+        Stored("v1", "乙法", "法律", "2010-01-01", SUPERSEDED, "2010-06-01", "2020-01-01"),
+        Stored("v2", "乙法", "法律", "2019-06-01", CURRENT, "2020-01-01", ""),
+    ])
+    on = lambda day: {k: (v.status, v.published_yet) for k, v in t.on(date.fromisoformat(day), built).items()}  # noqa: E731
+    assert on("2020-06-01") == {"p": (CURRENT, True), "old": (CURRENT, True), "v1": (SUPERSEDED, True), "v2": (CURRENT, True)}
+    assert on("2019-12-31")["v1"] == (CURRENT, True) and on("2019-12-31")["v2"] == (PENDING, True)
+    assert on("2022-01-01")["p"] == (EXPIRED, True) and on("2021-12-31")["p"] == (CURRENT, True)
+    assert on("2019-01-01")["p"] == (PENDING, False) and on("2012-01-01")["old"] == (PENDING, False)
+    assert t.on(date(2020, 6, 1), built)["old"].valid_to == "2026-08-15"
+    # on or after the build day statuses only move on by their dates (status_on)
+    assert on("2027-01-01") == {"p": (EXPIRED, True), "old": (REPEALED, True), "v1": (SUPERSEDED, True), "v2": (CURRENT, True)}
+
+
+def test_check_citations(kb):
+    from bot.answer.verify import check_citations
+
+    text = "依据《劳动合同法》第八十二条、第八十三条和本法第十条；商标法第十条。《劳动合同法》第八十二条再提一次。"
+    checked = check_citations(kb.on("2027-01-01"), text)
+    assert [c["cited"] for c in checked] == ["《劳动合同法》第八十二条", "《劳动合同法》第八十三条", "商标法第十条"]
+    assert [c["result"] for c in checked] == ["exists", "exists", "exists"]
+    assert checked[2]["valid_from"] == "2027-01-01" and checked[2]["citation"] == "《中华人民共和国商标法》第十条"
+    assert check_citations(kb, "没有引用。") == []
