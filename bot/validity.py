@@ -154,7 +154,8 @@ def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str]
                    restored: dict[tuple[str, str], Restore] | None = None) -> None:
     """Set status, valid_from, valid_to and status_note on every unit, in place.
 
-    Versions are the distinct doc_ids sharing a normalised title and level; `repeals` maps
+    Versions are the distinct doc_ids sharing a normalised title and level (and, for policies,
+    region); `repeals` maps
     (level, normalised title) to the decision that repealed it: a 司法解释 decision repeals
     司法解释 only, so a law it merely cites is never touched. `restored` maps (level, normalised
     title) to a documented correction of a wrong 已废止 label; a repeal of the same document wins
@@ -164,11 +165,13 @@ def apply_validity(units: list[Unit], today: date, repeals: dict[tuple[str, str]
     docs: dict[str, Unit] = {}
     for u in units:
         docs.setdefault(u.doc_id, u)
-    groups: dict[tuple[str, str], list[Unit]] = {}
+    groups: dict[tuple[str, str, str], list[Unit]] = {}
     for u in docs.values():
-        groups.setdefault((norm_title(u.law), u.level), []).append(u)
+        # a policy of one title issued for two regions (a national policy in a district's
+        # compilation beside the national card) is two documents, not two versions of one
+        groups.setdefault((norm_title(u.law), u.level, u.region if u.level == POLICY_LEVEL else ""), []).append(u)
     result: dict[str, Validity] = {}
-    for (title, level), heads in groups.items():
+    for (title, level, _), heads in groups.items():
         repeal = repeals.get((level, title))
         restore = None if repeal else restored.get((level, title))
         # a text re-issued under the same title after the repeal is not repealed by it

@@ -14,6 +14,7 @@ from bot.sources import LoadError
 from bot.sources.documents import NO_TEXT, SUPPORTED_SUFFIXES, load_document, load_text
 from bot.sources.segment import split_articles, split_sections, split_title
 from bot.units import stable_id
+from text_pdf import text_pdf as _text_pdf
 
 STATUTE = """中华人民共和国测试法
 （2020年1月1日第十三届全国人民代表大会常务委员会第十五次会议通过）
@@ -51,40 +52,6 @@ POLICY = """关于做好高校毕业生就业工作的通知
 济南市人力资源和社会保障局
 2024年1月1日
 """
-
-
-def _text_pdf(lines: list[str]) -> bytes:
-    """A minimal one-page PDF whose text pypdf can extract: a Type0 font whose codes are the
-    characters' Unicode values, mapped back by a ToUnicode CMap (no font program needed)."""
-    hexes = lambda s: "".join(f"{ord(c):04X}" for c in s)  # noqa: E731
-    chars = sorted({c for line in lines for c in line})
-    cmap = (
-        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /U def "
-        "1 begincodespacerange <0000> <FFFF> endcodespacerange "
-        f"{len(chars)} beginbfchar {' '.join(f'<{hexes(c)}> <{hexes(c)}>' for c in chars)} endbfchar "
-        "endcmap CMapName currentdict /CMap defineresource pop end end"
-    )
-    content = "BT /F1 12 Tf 14 TL 50 800 Td " + " ".join(f"<{hexes(line)}> Tj T*" for line in lines) + " ET"
-    stream = lambda s: f"<< /Length {len(s)} >>\nstream\n{s}\nendstream"  # noqa: E731
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        "<< /Type /Font /Subtype /Type0 /BaseFont /Song /Encoding /Identity-H /DescendantFonts [6 0 R] /ToUnicode 7 0 R >>",
-        stream(content),
-        "<< /Type /Font /Subtype /CIDFontType2 /BaseFont /Song /DW 1000"
-        " /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> >>",
-        stream(cmap),
-    ]
-    out, offsets = b"%PDF-1.4\n", []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("ascii")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode("ascii")
-    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode("ascii")
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode("ascii")
-    return out
 
 
 def _blank_pdf(user_password: str | None = None, owner_password: str | None = None) -> bytes:

@@ -167,7 +167,7 @@ def policy_cards(cards):
 
 
 def test_first_edition_counts_and_referrals(cards, qa_cards, policy_cards):
-    assert len(qa_cards) >= 80
+    assert len(qa_cards) >= 300
     assert len(policy_cards) >= 31
     referrals = load_referrals()
     assert {"hotline-12348", "consumer-12315", "hrss-12333", "tax-12366", "gov-12345", "police-110", "traffic-122",

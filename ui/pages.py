@@ -12,10 +12,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from bot.admin import UPLOAD_SUFFIXES, Service, UploadError, list_units
+from bot.admin import UPLOAD_SUFFIXES, Service, UploadError, browse_policies
 from bot.index.layout import IndexUnavailable
 from bot.records import TOPICS
-from bot.retrieval.search import Filters, QueryError
+from bot.retrieval.search import Filters
 from bot.sources import LoadError
 from bot.units import CURRENT, EXPIRED, LEVELS, PENDING, POLICY_LEVEL, POLICY_TOPICS, STATUSES
 
@@ -43,6 +43,9 @@ CSS = """
 .farun-hit-meta {font-size: .85em; opacity: .75; margin: 2px 0 4px}
 .farun-exact {font-size: .75em; background: #2563eb; color: #fff; padding: 1px 6px; border-radius: 8px}
 .farun-starters button {white-space: normal !important; text-align: left}
+.farun-policy-columns {display: flex; flex-wrap: wrap; gap: 16px}
+.farun-policy-columns > div {flex: 1 1 300px; min-width: 0}
+.farun-policy-interpretation {border-left: 4px solid #2563eb; padding-left: 12px}
 mark {background: #fde68a; color: inherit; padding: 0 1px}
 details > summary {cursor: pointer; font-weight: 600; margin: 4px 0}
 @media (max-width: 640px) { .farun-header h1 {font-size: 1.3em} }
@@ -206,46 +209,49 @@ def adviser_page(service: Service) -> None:
 
 
 # ---- 企业政策 ---------------------------------------------------------------------------------------
+def validity_statuses(label: str) -> list[str] | None:
+    """The statuses a 效力 choice of the enterprise page keeps (None: every status)."""
+    return VALIDITY.get(label)
+
+
 def enterprise_page(service: Service) -> None:
-    gr.Markdown("查找惠企政策：按主题、发文机关、效力筛选；已失效的政策会明确标出，不会当作现行政策。")
+    gr.Markdown("查找惠企政策：按主题、发文机关、地区、效力筛选；已失效的政策会明确标出，不会当作现行政策。"
+                "选中一份政策，政策内容和律师解读并排显示。")
     with gr.Row():
         topic = gr.Dropdown([ALL, *POLICY_TOPICS], value=ALL, label="主题", min_width=140)
         issuer = gr.Dropdown([ALL], value=ALL, label="发文机关", allow_custom_value=True, min_width=160)
-        validity = gr.Radio(list(VALIDITY), value="全部", label="效力", min_width=240)
+        region = gr.Dropdown([ALL], value=ALL, label="地区", min_width=140, elem_id="policy-region")
+        validity = gr.Radio(list(VALIDITY), value="全部", label="效力", min_width=240, elem_id="policy-validity")
         keyword = gr.Textbox(label="关键词", placeholder="如：小规模纳税人 增值税", min_width=160)
     table = gr.Dataframe(headers=render.POLICY_HEADERS, interactive=False, wrap=True, elem_id="policy-table",
-                         max_height=420, column_widths=["30%", "15%", "12%", "9%", "9%", "9%", "9%", "7%"])
+                         max_height=420,
+                         column_widths=["24%", "12%", "11%", "8%", "7%", "7%", "7%", "7%", "7%", "10%"])
+    pick = gr.Dropdown([], label="查看政策（政策内容与解读并排）", elem_id="policy-pick", interactive=True)
+    detail = gr.HTML(elem_id="policy-detail")
     with gr.Row(equal_height=True):
         question = gr.Textbox(show_label=False, placeholder="问政策，如：小规模纳税人现在增值税怎么减免", scale=5,
                               elem_id="enterprise-question", max_length=2000)
         ask = gr.Button("提问（政策优先）", variant="primary", scale=1, min_width=120)
     answer = gr.Markdown(elem_id="enterprise-answer", line_breaks=True)
 
-    def browse(topic_value, issuer_value, validity_value, words):
+    def browse(topic_value, issuer_value, region_value, validity_value, words):
         if not service.ready:
-            return pd.DataFrame(columns=render.POLICY_HEADERS), gr.update()
-        kb = service.kb
-        units = list_units(kb, POLICY_LEVEL)
-        docs: dict[str, object] = {}
-        for u in units:
-            docs.setdefault(u.doc_id, u)
-        issuers = sorted({u.issuer for u in docs.values() if u.issuer})
-        rows = list(docs.values())
-        if (words or "").strip():
-            try:
-                order = [h.unit.doc_id for h in kb.search(words, k=50, filters=Filters(level=[POLICY_LEVEL], status=["all"]))]
-            except QueryError:
-                order = []
-            rank = {d: i for i, d in reversed(list(enumerate(order)))}
-            rows = sorted((u for u in rows if u.doc_id in rank), key=lambda u: rank[u.doc_id])
-        if topic_value and topic_value != ALL:
-            rows = [u for u in rows if (u.extra.get("topic") or "其他") == topic_value]
-        if issuer_value and issuer_value != ALL:
-            rows = [u for u in rows if issuer_value in u.issuer]
-        if VALIDITY.get(validity_value):
-            rows = [u for u in rows if u.status in VALIDITY[validity_value]]
-        frame = pd.DataFrame([render.policy_row(u) for u in rows], columns=render.POLICY_HEADERS)
-        return frame, gr.update(choices=[ALL] + issuers)
+            return pd.DataFrame(columns=render.POLICY_HEADERS), gr.update(), gr.update(), gr.update(), ""
+        def chosen(value: str | None) -> str:
+            return "" if not value or value == ALL else value
+
+        found = browse_policies(service.kb, topic=chosen(topic_value), issuer=chosen(issuer_value),
+                                region=chosen(region_value), statuses=validity_statuses(validity_value), words=words)
+        frame = pd.DataFrame([render.policy_row(u) for u in found.rows], columns=render.POLICY_HEADERS)
+        first = found.rows[0] if found.rows else None
+        return (frame, gr.update(choices=[ALL] + found.issuers), gr.update(choices=[ALL] + found.regions),
+                gr.update(choices=[(f"{u.law}（{u.doc_number or u.region or '—'}）", u.uid) for u in found.rows],
+                          value=first.uid if first else None),
+                render.policy_html(first) if first else "<p>没有符合筛选条件的政策。</p>")
+
+    def show(uid: str | None):
+        unit = service.kb.unit(uid) if uid and service.ready else None
+        return render.policy_html(unit) if unit is not None else ""
 
     def answer_policy(q: str):
         q = (q or "").strip()
@@ -255,13 +261,15 @@ def enterprise_page(service: Service) -> None:
         service.records.log_question(q, "enterprise", result)
         return render.answer_markdown(result, service.kb, enterprise=True)
 
-    filters = [topic, issuer, validity, keyword]
-    for control in (topic, issuer, validity):
-        control.change(browse, filters, [table, issuer])
-    keyword.submit(browse, filters, [table, issuer])
+    filters = [topic, issuer, region, validity, keyword]
+    outs = [table, issuer, region, pick, detail]
+    for control in (topic, issuer, region, validity):
+        control.change(browse, filters, outs)
+    keyword.submit(browse, filters, outs)
+    pick.input(show, pick, detail)
     ask.click(answer_policy, question, answer)
     question.submit(answer_policy, question, answer)
-    return browse, filters, [table, issuer]
+    return browse, filters, outs
 
 
 # ---- 管理 -----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 
 from bot.answer.models import DISCLAIMER, Answer
 from bot.text import tokenize
-from bot.units import CURRENT, EXPIRED, PENDING, Unit
+from bot.units import CURRENT, EXPIRED, PENDING, POLICY_LEVEL, Unit
 
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫"
 STATUS_BADGE = {CURRENT: "现行有效", PENDING: "⚠ 已公布尚未施行", EXPIRED: "⚠ 已失效", "已废止": "⚠ 已废止",
@@ -41,8 +41,17 @@ def answer_markdown(answer: Answer, kb=None, enterprise: bool = False) -> str:
             rows.append(f"<b>施行</b>：{esc(c.valid_from) or '—'}　<b>截止</b>：{esc(c.valid_to) or '长期'}")
         if c.status != CURRENT:
             rows.append(f"⚠️ <b>注意：此条目{esc(c.status)}，不是现行有效的规定，仅供参考。</b>")
-        text = unit.text if unit is not None else (c.text or c.quote)
+        if c.region and c.level == POLICY_LEVEL:
+            rows.append(f"<b>地区</b>：{esc(c.region)}")
+        if unit is not None and unit.level == POLICY_LEVEL and unit.extra.get("interpretation"):
+            text = policy_text(unit)  # the interpretation goes beside it, under its own title
+        else:
+            text = unit.text if unit is not None else (c.text or c.quote)
         body = "<br>".join(rows) + "<blockquote>" + esc(text).replace("\n", "<br>") + "</blockquote>"
+        if unit is not None and unit.level == POLICY_LEVEL and unit.extra.get("interpretation"):
+            who = interpreter(unit)
+            body += (f"<b>{interpretation_title(unit)}</b>{'（' + esc(who) + '）' if who else ''}："
+                     f"<blockquote>{esc(unit.extra['interpretation']).replace(chr(10), '<br>')}</blockquote>")
         parts.append(f"\n<details><summary>{label}</summary>{body}</details>")
     for note in answer.notes:
         parts.append(f"\n\n> {note}")
@@ -96,8 +105,56 @@ def hit_label(i: int, h) -> str:
 
 
 def policy_row(u: Unit) -> list[str]:
-    return [u.law, u.doc_number or "—", u.issuer or "—", u.extra.get("topic") or "其他", u.published or "—",
-            u.valid_from or "—", u.valid_to or "长期", badge(u.status)]
+    return [u.law, u.doc_number or "—", u.issuer or "—", u.region or "—", u.extra.get("topic") or "其他",
+            u.published or "—", u.valid_from or "—", u.valid_to or "长期", badge(u.status), interpreter(u) or "—"]
 
 
-POLICY_HEADERS = ["标题", "文号", "发文机关", "主题", "发布", "施行", "截止", "效力"]
+POLICY_HEADERS = ["标题", "文号", "发文机关", "地区", "主题", "发布", "施行", "截止", "效力", "解读"]
+_INTERPRETATION_LINE = "政策解读："  # how a policy card's unit text labels its interpretation
+
+
+def interpretation_title(u: Unit) -> str:
+    """律师解读 for a compilation's section (a lawyer wrote it), 政策解读 for a card's own explanation."""
+    return "律师解读" if u.extra.get("kind") == "compilation" else "政策解读"
+
+
+def interpreter(u: Unit) -> str:
+    """Who interpreted the policy: the lawyer or firm of a compilation's section (a card's reviewer
+    only when the card says a person reviewed it)."""
+    return (u.extra.get("reviewed_by") or "") if u.extra.get("interpretation") else ""
+
+
+def policy_text(u: Unit) -> str:
+    """The policy itself without its interpretation: a compilation section's text, or a card's lines
+    before its 政策解读."""
+    if u.extra.get("body"):
+        return u.extra["body"]
+    return "\n".join(line for line in u.text.split("\n") if not line.startswith(_INTERPRETATION_LINE))
+
+
+def policy_html(u: Unit) -> str:
+    """One policy as the enterprise page shows it: title, 文号, issuer, region, dates and status on
+    top, then the policy text and its interpretation side by side (stacked on a phone)."""
+    meta = [f"<b>文号</b>：{esc(u.doc_number) or '—'}", f"<b>发文机关</b>：{esc(u.issuer) or '—'}",
+            f"<b>地区</b>：{esc(u.region) or '—'}", f"<b>发布</b>：{esc(u.published) or '—'}",
+            f"<b>施行</b>：{esc(u.valid_from) or '—'}", f"<b>截止</b>：{esc(u.valid_to) or '长期'}",
+            f"<b>效力</b>：{esc(badge(u.status))}{'（' + esc(u.status_note) + '）' if u.status_note else ''}"]
+    warning = "" if u.status == CURRENT else (
+        f"<p class='farun-notice'>⚠️ 此政策{esc(u.status)}，不是现行有效的政策，仅供了解历史口径。</p>")
+    interpretation = u.extra.get("interpretation") or ""
+    who = interpreter(u)
+    side = (f"<div class='farun-policy-interpretation'><h4>{interpretation_title(u)}"
+            f"{'（' + esc(who) + '）' if who else ''}</h4>{_paragraphs(interpretation)}</div>") if interpretation else (
+        "<div class='farun-policy-interpretation'><h4>解读</h4><p>这份政策没有附解读。</p></div>")
+    source = ""
+    if u.extra.get("kind") == "compilation":
+        source = (f"<p class='farun-hit-meta'>出自《{esc(u.extra.get('compilation', ''))}》第{u.extra.get('section')}节"
+                  f"（{esc(u.extra.get('file', ''))}）</p>")
+    return (f"<div class='farun-policy' id='policy-{esc(u.uid)}'><h3>{esc(u.law)}</h3>"
+            f"<div class='farun-hit-meta'>{'　'.join(meta)}</div>{warning}"
+            f"<div class='farun-policy-columns'><div class='farun-policy-text'><h4>政策内容</h4>"
+            f"{_paragraphs(policy_text(u))}</div>{side}</div>{source}</div>")
+
+
+def _paragraphs(text: str) -> str:
+    return "".join(f"<p>{esc(line)}</p>" for line in (text or "").split("\n") if line.strip())

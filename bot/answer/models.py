@@ -26,6 +26,9 @@ class Citation(BaseModel):
     valid_from: str = ""
     valid_to: str = ""
     text: str = ""  # the full unit text (filled for advisers)
+    region: str = ""
+    interpretation: str = ""  # a policy's interpretation: a compilation's 律师解读, a card's 政策解读
+    reviewed_by: str = ""  # who interpreted or reviewed it (the lawyer or firm of a compilation)
     n: int = 0  # the [n] the answer text refers to it by (0: named in the text without a number)
 
     @property

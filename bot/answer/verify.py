@@ -15,7 +15,7 @@ import re
 from ..numerals import ARTICLE_RE
 from ..retrieval.lookup import article_on
 from ..retrieval.search import Filters, Hit, KnowledgeBase
-from ..units import CURRENT
+from ..units import CURRENT, POLICY_LEVEL
 from .evidence import Source, make_source
 from .models import Citation, RemovedCitation
 from .privacy import scrub_secrets
@@ -33,7 +33,9 @@ def citation_of(src: Source) -> Citation:
     u = src.unit
     return Citation(unit_id=u.uid, law=u.law, article=u.article or u.heading_path, status=u.status, quote=src.quote(),
                     level=u.level, status_note=u.status_note, issuer=u.issuer, doc_number=u.doc_number,
-                    valid_from=u.valid_from, valid_to=u.valid_to, text=u.text, n=src.n)
+                    valid_from=u.valid_from, valid_to=u.valid_to, text=u.text, region=u.region,
+                    interpretation=u.extra.get("interpretation", "") if u.level == POLICY_LEVEL else "",
+                    reviewed_by=u.extra.get("reviewed_by", ""), n=src.n)
 
 
 class Verifier:

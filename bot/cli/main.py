@@ -38,10 +38,15 @@ def cmd_build(args) -> int:
 
     chosen = settings(args)
     chosen.sources += [Path(s) for s in args.source or []]
+    chosen.compilations += [Path(c) for c in args.compilation or []]
+    if args.compilation_region:
+        chosen.compilation_region = args.compilation_region
     manifest = build(chosen, progress=not args.quiet)
     print(f"索引已建成：{manifest.units} 条，{manifest.documents} 个文件，模型 {manifest.embedding}，位于 {chosen.index_dir}")
     for s in manifest.skipped[:20]:
         print(f"  跳过 {s['path']}：{s['reason']}", file=sys.stderr)
+    if len(manifest.skipped) > 20:
+        print(f"  ……另有 {len(manifest.skipped) - 20} 项被跳过（完整列表见索引的 manifest.json）", file=sys.stderr)
     return 0
 
 
@@ -88,14 +93,27 @@ def cmd_stats(args) -> int:
         print_json(stats)
     else:
         for k, v in stats.items():
-            if k != "overrides":
+            if k not in ("overrides", "cards"):
                 print(f"{k}: {v}")
+        _print_cards(stats["cards"])
         # the documented corrections of source labels this index was built with (validity_overrides.json)
         print(f"overrides: {len(stats['overrides'])}")
         for o in stats["overrides"]:
             when = f" 自{o['date']}" if o["date"] else ""
             print(f"  {'废止' if o['kind'] == 'repealed' else '恢复现行'}{when}  {o['level']}《{o['title']}》  {o['units']} 条")
     return 0
+
+
+def _print_cards(cards: dict) -> None:
+    """Q&A cards by topic and review state, policy cards by status and region."""
+    qa, policy = cards["qa"], cards["policy"]
+    print(f"qa_cards: {qa['total']}（已审核 {qa['reviewed']}，未审核 {qa['unreviewed']}）")
+    for topic, n in qa["by_topic"].items():
+        print(f"  {topic}: {n}")
+    statuses = "，".join(f"{status} {n}" for status, n in policy["by_status"].items())
+    print(f"policy_cards: {policy['total']}（{statuses}；其中汇编章节 {policy['compilation_sections']}）")
+    for region, n in policy["by_region"].items():
+        print(f"  {region}: {n}")
 
 
 def cmd_eval(args) -> int:
@@ -144,6 +162,9 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="构建索引（默认语料 + 知识库 + --source 目录）")
     b.add_argument("--source", action="append", help="额外的法规/文件目录，可多次指定")
+    b.add_argument("--compilation", action="append",
+                   help="惠企政策汇编及律师解读（DOCX/PDF/TXT/MD 文件或其目录），可多次指定；同 FARUN_COMPILATIONS")
+    b.add_argument("--compilation-region", help="汇编开头没有写“地区：”时使用的地区，如 济南市历下区")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=cmd_build)
 

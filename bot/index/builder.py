@@ -18,7 +18,8 @@ from tqdm import tqdm
 from ..config import Settings
 from ..embeddings import load_embeddings
 from ..sources import lawsdb
-from ..sources.folder import Loaded, load_folder
+from ..sources.compilation import compilation_files
+from ..sources.folder import Loaded, load_compilations, load_folder
 from ..text import add_words, tokenize
 from ..lawnames import norm_title, parse_reference
 from ..numerals import article_key
@@ -55,11 +56,14 @@ def attach_questions(units: list[Unit]) -> None:
 
 
 def collect(settings: Settings) -> Loaded:
-    """Units of the default corpus, the shipped knowledge and every configured source folder."""
+    """Units of the default corpus, the shipped knowledge, every configured source folder and
+    the district compilations (惠企政策汇编及律师解读) the settings name."""
     loaded = Loaded(units=lawsdb.load(settings.laws_db))
     folders = ([settings.knowledge_dir] if settings.knowledge_dir.exists() else []) + settings.sources
+    compiled = {p.resolve() for p in compilation_files(settings.compilations)}  # not read twice
     for folder in folders:
-        loaded.extend(load_folder(folder, max_bytes=settings.max_file_bytes))
+        loaded.extend(load_folder(folder, max_bytes=settings.max_file_bytes, exclude=compiled))
+    loaded.extend(load_compilations(settings.compilations, settings.compilation_region, settings.max_file_bytes))
     loaded.repeals.update(load_overrides())
     return loaded
 

@@ -30,13 +30,17 @@ from ..index.store import UnitStore
 from ..lawnames import norm_title
 from ..numerals import ARTICLE_RE, cn_to_int
 from ..text import MAX_QUERY_CHARS, add_words, normalize, tokenize
-from ..units import CURRENT, POLICY_LEVEL, Unit
+from ..units import CURRENT, EXPIRED, PENDING, POLICY_LEVEL, QA_LEVEL, Unit
 from .candidates import CandidateStage, SearchConfig, vocabulary_scores
 from .catalog import Catalog, Filters, doc_number_key
 from .citations import CitedArticle, find_citations
 from .rerank import Reranker, RerankStage
 
-__all__ = ["Filters", "Hit", "KnowledgeBase", "QueryError", "SearchConfig", "doc_number_key", "parse_day"]
+__all__ = ["Filters", "Hit", "KnowledgeBase", "QueryError", "SearchConfig", "doc_number_key", "parse_day", "unit_json"]
+
+# The policy units that are cards: the knowledge folder's policy cards and the sections of a
+# district's compilation (bot.sources.compilation), one unit each; chunks of uploaded documents are not.
+POLICY_CARD_KINDS = ("policy", "compilation")
 
 
 class QueryError(ValueError):
@@ -63,14 +67,20 @@ class Hit:
     exact: bool = False
 
     def to_json(self) -> dict:
-        u = self.unit
-        return {
-            "unit_id": u.uid, "law": u.law, "article": u.article, "heading": u.heading_path,
-            "chapter": u.chapter, "level": u.level, "status": u.status, "status_note": u.status_note,
-            "valid_from": u.valid_from, "valid_to": u.valid_to, "issuer": u.issuer, "region": u.region,
-            "doc_number": u.doc_number, "source": u.source, "citation": u.citation,
-            "score": round(float(self.score), 6), "exact": self.exact, "text": u.text,
-        }
+        return unit_json(self.unit) | {"score": round(float(self.score), 6), "exact": self.exact}
+
+
+def unit_json(u: Unit) -> dict:
+    """A unit as search results, the policy list and the CLI's --json give it."""
+    return {
+        "unit_id": u.uid, "law": u.law, "article": u.article, "heading": u.heading_path,
+        "chapter": u.chapter, "level": u.level, "status": u.status, "status_note": u.status_note,
+        "valid_from": u.valid_from, "valid_to": u.valid_to, "issuer": u.issuer, "region": u.region,
+        "doc_number": u.doc_number, "source": u.source, "citation": u.citation, "text": u.text,
+        # a policy's interpretation (a compilation's 律师解读, a card's 政策解读) and who wrote or reviewed it
+        "interpretation": u.extra.get("interpretation", "") if u.level == POLICY_LEVEL else "",
+        "reviewed_by": u.extra.get("reviewed_by", ""),
+    }
 
 
 class KnowledgeBase:
@@ -97,6 +107,7 @@ class KnowledgeBase:
         if self.embedder.dim != self.dense.dim:
             raise layout.IndexUnavailable("索引向量维度与模型不符：请运行 python -m bot build 重建")
         self.candidate_stage = CandidateStage(self.catalog, self.sparse, self.dense, self.embedder)
+        self._cards: dict | None = None
         self.set_reranker(Reranker.load())
         self._days: OrderedDict[date, KnowledgeBase] = OrderedDict()
         self._days_lock = threading.Lock()
@@ -134,6 +145,7 @@ class KnowledgeBase:
         view.store = view.catalog.store
         view.settings = dataclasses.replace(self.settings, today=day)
         view._days = OrderedDict()  # its own views (of days other than its own)
+        view._cards = None  # card statuses are those of the day too
         with self._days_lock:
             self._days[day] = view
             while len(self._days) > self.DAYS_KEPT:
@@ -257,4 +269,31 @@ class KnowledgeBase:
         return {"units": m.units, "documents": m.documents, "sources": m.sources, "embedding": m.embedding,
                 "built": m.built, "as_of": m.as_of, "newest_version": m.newest_version,
                 "current_units": int(self.catalog.current.sum()), "skipped_files": len(m.skipped),
-                "overrides": m.overrides}
+                "overrides": m.overrides, "cards": self.card_stats()}
+
+    def card_stats(self) -> dict:
+        """The cards the index holds: Q&A cards by topic and by review state (reviewed: a person
+        is named in reviewed_by), policy cards (knowledge cards and compilation sections) by
+        status as of the day (现行有效 / 已失效 / 已公布尚未施行, then any other) and by region."""
+        if self._cards is None:
+            qa = list({u.doc_id: u for u in self.store.units_at_level(QA_LEVEL)}.values())
+            policies = list({u.doc_id: u for u in self.store.units_at_level(POLICY_LEVEL)
+                             if u.extra.get("kind") in POLICY_CARD_KINDS}.values())
+            reviewed = sum(1 for u in qa if u.extra.get("reviewed_by"))
+            status = {CURRENT: 0, EXPIRED: 0, PENDING: 0} | _counts(u.status for u in policies)
+            self._cards = {
+                "qa": {"total": len(qa), "reviewed": reviewed, "unreviewed": len(qa) - reviewed,
+                       "by_topic": _counts(u.extra.get("topic") or "（未分主题）" for u in qa)},
+                "policy": {"total": len(policies), "by_status": status,
+                           "by_region": _counts(u.region or "（未写地区）" for u in policies),
+                           "compilation_sections": sum(1 for u in policies if u.extra.get("kind") == "compilation")},
+            }
+        return self._cards
+
+
+def _counts(values) -> dict[str, int]:
+    """How often each value occurs, most frequent first (ties in first-seen order)."""
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))

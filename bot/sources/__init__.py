@@ -4,6 +4,7 @@
 * `markdown`   — statute Markdown in both layouts of the shared corpus, or any folder like it
 * `documents`  — DOCX / PDF / HTML / TXT policy documents
 * `knowledge`  — the project's own `knowledge/` folder (front matter, cards)
+* `compilation` — a district's 惠企政策汇编及律师解读 (DOCX / PDF / TXT / MD): a policy per section
 
 A loader raises `LoadError` for a file it cannot read; folder walkers turn that into a `Skipped`
 entry with the reason, so one bad file never stops a build.

@@ -43,6 +43,13 @@ def load_document(path: Path, meta: dict | None = None, *, max_bytes: int = MAX_
     meta (all optional): title, level, issuer, region, doc_number, published, valid_from,
     valid_to, source.
     """
+    return _units(read_lines(path, max_bytes=max_bytes), path, meta or {})
+
+
+def read_lines(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> list[str]:
+    """The text lines of a DOCX / PDF / HTML / TXT file, headings marked Markdown-style ("## 标题"):
+    a DOCX paragraph or table row is one line, a PDF's printed lines are re-joined into paragraphs.
+    Every failure is a `LoadError` that says what is wrong."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise LoadError(f"不支持的文件类型：{suffix or '无扩展名'}")
@@ -50,14 +57,13 @@ def load_document(path: Path, meta: dict | None = None, *, max_bytes: int = MAX_
         size = path.stat().st_size
         if size > max_bytes:
             raise LoadError(f"文件过大（{size} 字节，上限 {max_bytes}）")
-        lines = _READERS[suffix](path, max_bytes)
+        return _READERS[suffix](path, max_bytes)
     except LoadError:
         raise
     except OSError as exc:  # missing file, no permission
         raise LoadError(f"无法读取文件（{exc.strerror or exc}）") from exc
     except Exception as exc:  # parsers fail in many ways on damaged files; the user needs one message
         raise LoadError(f"{_KINDS[suffix]} 文件已损坏或无法解析（{type(exc).__name__}: {exc}）") from exc
-    return _units(lines, path, meta or {})
 
 
 def load_text(text: str, path: Path, meta: dict | None = None) -> list[Unit]:

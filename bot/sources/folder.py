@@ -1,7 +1,8 @@
 """Load every file of a folder with the loader its extension calls for.
 
 .md files are statute Markdown (both corpus layouts) unless they carry YAML front matter, which
-makes them documents with the metadata given there; .docx/.pdf/.html/.htm/.txt go to the
+makes them documents with the metadata given there (or, with `kind: qa | policy | compilation`,
+knowledge cards and a district's policy compilation); .docx/.pdf/.html/.htm/.txt go to the
 document loader. Anything else is skipped with a reason. Repeal decisions found on the way are
 collected for `bot.validity`.
 """
@@ -17,7 +18,7 @@ from ..lawnames import norm_title
 from ..units import Unit
 from ..validity import Repeal
 from . import LoadError, Skipped, read_text
-from . import documents, knowledge, markdown
+from . import compilation, documents, knowledge, markdown
 
 
 @dataclass
@@ -57,6 +58,9 @@ def load_file(path: Path, source: str, max_bytes: int, level: str | None = None)
             meta, body = fm
             if meta.get("kind") in knowledge.CARD_KINDS:  # a Q&A or policy card (knowledge/README.md)
                 out.units = knowledge.load_card(path, meta, body)
+            elif meta.get("kind") == compilation.KIND:  # 惠企政策汇编及律师解读: a policy per section
+                loaded = compilation.load_compilation(path, max_bytes=max_bytes)
+                out.units, out.skipped = loaded.units, loaded.skipped
             else:
                 out.units = documents.load_text(body, path, {"source": source, **meta})
         else:
@@ -75,16 +79,21 @@ def load_file(path: Path, source: str, max_bytes: int, level: str | None = None)
 DATA_FILES = (".sqlite3", ".db", ".yaml", ".yml", ".json")
 
 
-def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20) -> Loaded:
+def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20,
+                exclude: set[Path] | None = None) -> Loaded:
     """Every supported file below root; a file that fails is skipped with its reason.
 
     The same document present twice (same title and version, e.g. two copies in two
-    sub-folders) is loaded once.
+    sub-folders) is loaded once. `exclude`: files (resolved paths) another loader reads, such
+    as the compilations named in Settings.compilations.
     """
     source = source or f"folder:{root.name}"
     out, seen = Loaded(), set()
+    exclude = exclude or set()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.name.startswith(".") or path.name.upper() in ("README.MD", "SOURCES.MD") or path.suffix in DATA_FILES:
+            continue
+        if path.resolve() in exclude:
             continue
         try:
             loaded = load_file(path, source, max_bytes)
@@ -93,7 +102,34 @@ def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20
             continue
         doc_ids = {u.doc_id for u in loaded.units}
         if doc_ids and doc_ids <= seen:
+            out.skipped += loaded.skipped
             continue
         seen |= doc_ids
         out.extend(loaded)
+    return out
+
+
+def load_compilations(paths: list[Path], region: str = "", max_bytes: int = 50 << 20) -> Loaded:
+    """The policies of the compilations (files, or folders of them) that Settings.compilations
+    names: one unit per good section, a `Skipped` with its position for every malformed one, a
+    file that cannot be read skipped whole. A policy (region and 文号) already loaded from an
+    earlier compilation is reported, not loaded twice."""
+    out, seen = Loaded(), {}
+    for path in compilation.compilation_files(paths):
+        try:
+            loaded = compilation.load_compilation(path, region, max_bytes=max_bytes)
+        except LoadError as exc:
+            out.skipped.append(Skipped(str(path), str(exc)))
+            continue
+        except OSError as exc:
+            out.skipped.append(Skipped(str(path), f"无法读取文件（{exc.strerror or exc}）"))
+            continue
+        out.skipped += loaded.skipped
+        for u in loaded.units:
+            if u.doc_id in seen:
+                out.skipped.append(Skipped(str(path), f"第{u.extra['section']}节“{u.law}”（{u.extra['where']}）："
+                                                      f"文号“{u.doc_number}”已从 {seen[u.doc_id]} 载入，未重复载入"))
+                continue
+            seen[u.doc_id] = path.name
+            out.units.append(u)
     return out
