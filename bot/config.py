@@ -21,12 +21,12 @@ counts as unset.
 | FARUN_ADMIN_PASSWORD | the admin's password; admin stays off while it is empty, a default or short | — |
 | FARUN_ADMIN_SESSION_MINUTES | how long an admin login of the web page lasts | 30 |
 | FARUN_RATE_LIMIT | API requests per client and minute (0: unlimited) | 60 |
-| FARUN_API_KEYS | keys (comma-separated) that /v1 (OpenAI-compatible) and /mcp require as `Authorization: Bearer <key>`; none: open | — |
 | FARUN_LLM_PROVIDER | openai (any OpenAI-compatible server) or ollama | openai |
 | FARUN_LLM_BASE_URL | the model server, e.g. http://127.0.0.1:8000/v1 | (provider's) |
 | FARUN_LLM_MODEL | model name; the model composer is off while this is unset | — |
 | FARUN_LLM_API_KEY | API key, if the server wants one | — |
 | FARUN_LLM_TIMEOUT | seconds for a whole answer before falling back | 30 |
+| FARUN_API_KEYS | keys (comma-separated) that /v1 (OpenAI-compatible) and /mcp require as `Authorization: Bearer <key>`; none: open | — |
 """
 from __future__ import annotations
 
@@ -60,12 +60,12 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     admin_session_minutes: float = 30.0
     rate_limit: int = 60
-    api_keys: list[str] = field(default_factory=list, repr=False)
     llm_provider: str = "openai"
     llm_base_url: str = ""
     llm_model: str = ""
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 30.0
+    api_keys: list[str] = field(default_factory=list, repr=False)
 
     @property
     def as_of(self) -> date:

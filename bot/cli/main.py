@@ -11,9 +11,9 @@ from pathlib import Path
 from ..index import layout
 from ..sources import LoadError
 from ..units import AUDIENCES
+from .serve import add_commands as add_serve_commands
 from .answers import add_commands as add_answer_commands, cmd_eval_answers
 from .common import print_json, settings
-from .serve import add_commands as add_serve_commands
 
 
 
@@ -205,8 +205,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--audience", choices=AUDIENCES, default="resident")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
-    add_answer_commands(sub)
     add_serve_commands(sub)
+    add_answer_commands(sub)
     return p
 
 
