@@ -42,6 +42,7 @@ from .units import CURRENT, POLICY_LEVEL, POLICY_TOPICS
 
 MAX_BODY = 64 * 1024  # JSON bodies; uploads have their own limit (Settings.max_file_mb)
 MAX_HISTORY = 20
+AS_OF = "按哪一天的效力（YYYY-MM-DD，默认今天）：如 2027-01-01 起适用 2026 年修正的商标法"
 
 ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
                413: "too_large", 422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
@@ -224,6 +225,14 @@ def _filters(level: list[str], law: list[str], status: str | None, region: list[
         raise HTTPException(400, str(exc)) from exc
 
 
+def _on(kb, as_of: str | None):
+    """The knowledge base read on the request's day (`as_of=YYYY-MM-DD`; none: today)."""
+    try:
+        return kb.on(as_of)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+
+
 def _sse(event: str, data) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -246,6 +255,10 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
     )
     app.state.service = service
+    # OpenAI-compatible chat (/v1) and MCP over streamable HTTP (/mcp): adapters in their own modules
+    from . import mcp_server, openai_compat
+    openai_compat.install(app, service, limiter)
+    mcp_server.install(app, service, limiter)
     basic = HTTPBasic(auto_error=False)
 
     # ---- errors ----------------------------------------------------------------------------
@@ -331,8 +344,9 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         law: Annotated[list[str], Query(description="只看某部法律（名称或简称）")] = [],  # noqa: B006
         status: Annotated[str | None, Query(description="current（默认）、all 或具体效力")] = None,
         region: Annotated[list[str], Query(description="地区，如 全国、山东省")] = [],  # noqa: B006
+        as_of: Annotated[str | None, Query(description=AS_OF)] = None,
     ) -> list[dict]:
-        hits = service.kb.search(q, k=k, filters=_filters(level, law, status, region))
+        hits = _on(service.kb, as_of).search(q, k=k, filters=_filters(level, law, status, region))
         return [h.to_json() for h in hits]
 
     @app.get("/api/article", tags=["检索"], summary="按法律和条号取条文（同 python -m bot article --json）",
@@ -341,8 +355,9 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         law: Annotated[str, Query(min_length=1, description="法律名称或简称，如 民法典")],
         number: Annotated[str, Query(min_length=1, description="条号：1079、一千零七十九、第十条之一")],
         status: Annotated[str | None, Query(description="current（默认）、all 或具体效力")] = None,
+        as_of: Annotated[str | None, Query(description=AS_OF)] = None,
     ) -> list[dict]:
-        kb = service.kb
+        kb = _on(service.kb, as_of)
         hits = kb.article(law, number, _filters([], [], status, []))
         if not hits:
             raise HTTPException(404, f"知识库中没有《{law}》第{number}条（或该条不在所选效力范围内）")

@@ -29,6 +29,7 @@ counts as unset.
 | FARUN_LLM_MODEL | model name; the model composer is off while this is unset | — |
 | FARUN_LLM_API_KEY | API key, if the server wants one | — |
 | FARUN_LLM_TIMEOUT | seconds for a whole answer before falling back | 30 |
+| FARUN_API_KEYS | keys (comma-separated) that /v1 (OpenAI-compatible) and /mcp require as `Authorization: Bearer <key>`; none: open | — |
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ class Settings:
     llm_model: str = ""
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 30.0
+    api_keys: list[str] = field(default_factory=list, repr=False)
 
     @property
     def as_of(self) -> date:
@@ -90,7 +92,8 @@ class Settings:
         for f in fields(cls):
             value = env.get(f"FARUN_{f.name.upper()}")
             if value:
-                values[f.name] = value.split(os.pathsep) if f.name in _PATH_LISTS else value
+                values[f.name] = value.split(os.pathsep) if f.name in _PATH_LISTS else \
+                    [v.strip() for v in value.split(",")] if f.name == "api_keys" else value
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls._coerce(values)
 

@@ -234,3 +234,85 @@ def override_counts(units: list[Unit], path: Path = OVERRIDES) -> list[dict]:
             if n:
                 out.append({"kind": kind, "level": r["level"], "title": r["title"], "date": r.get("date", ""), "units": n})
     return out
+
+
+# ---- validity on another day, from what an index stores ------------------------------------------
+@dataclass
+class Stored:
+    """One document's validity as an index stores it: computed on the day the index was built
+    (`apply_validity`), with the dates it was computed from."""
+
+    doc_id: str
+    title: str  # normalised title: the versions of a document share it (and the level)
+    level: str
+    published: str
+    status: str
+    valid_from: str
+    valid_to: str
+    ends_as: str = ""
+    note: str = ""
+
+    def version(self) -> Version:
+        """The version this row was resolved from, as far as the stored dates tell: valid_from
+        is the day its force started, valid_to the day it ended or ends (and ends_as how)."""
+        ends = self.ends_as if self.status in (CURRENT, PENDING) else self.status
+        dated_repeal = self.status == REPEALED and bool(self.valid_to) or ends == REPEALED and bool(self.valid_to)
+        return Version(
+            key=self.doc_id, published=_d(self.published), effective=_d(self.valid_from),
+            source_status=REPEALED if self.status == REPEALED and not self.valid_to else "",
+            repealed_on=_d(self.valid_to) if dated_repeal else None,
+            expires=_d(self.valid_to) if EXPIRED in (self.status, ends) and self.valid_to else None,
+        )
+
+
+@dataclass
+class DayValidity(Validity):
+    published_yet: bool = True  # False: the text did not exist yet on that day
+
+
+def _moved(status: str, valid_from: str, valid_to: str) -> str:
+    """The note of a status reached by its dates since the index was built."""
+    return {CURRENT: f"自{valid_from}起施行", SUPERSEDED: f"已被新版本取代（新版本自{valid_to}起施行）",
+            REPEALED: f"已于{valid_to}废止", EXPIRED: f"已于{valid_to}到期"}.get(status, "")
+
+
+class Timeline:
+    """The validity of every document of an index on any day, without rebuilding it.
+
+    On or after the day the index was built (`built`), a status only moves on by its dates
+    (`status_on`, what a knowledge base opened on a later day does). Before that day the versions
+    of each document are resolved again (`resolve_versions`) from the stored dates: the 2019
+    商标法 is 现行有效 on 2025-06-01 as on 2026-12-02, the 2026 text is 已公布尚未施行 until
+    2027-01-01, and a text published after the day did not exist yet (`published_yet`). Where the
+    status comes out as stored, the stored dates and note (which name sources and repeal
+    decisions) are kept.
+    """
+
+    def __init__(self, docs: list[Stored]):
+        self.docs = {d.doc_id: d for d in docs}
+        self.groups: dict[tuple[str, str], list[Stored]] = {}
+        for d in docs:
+            self.groups.setdefault((d.title, d.level), []).append(d)
+
+    def on(self, day: date, built: date) -> dict[str, DayValidity]:
+        iso = day.isoformat()
+        out: dict[str, DayValidity] = {}
+        for heads in self.groups.values():
+            resolved = resolve_versions([h.version() for h in heads], day) if day < built else {}
+            for h in heads:
+                status = status_on(h.status, h.valid_from, h.valid_to, h.ends_as, iso) if day >= built \
+                    else resolved[h.doc_id].status
+                if status == h.status:
+                    v = DayValidity(status, h.valid_from, h.valid_to, h.note, h.ends_as)
+                elif day >= built:  # moved on by its dates: say how, keeping the basis of a repeal
+                    basis = "；".join(p for p in h.note.split("；") if p.startswith("废止依据"))
+                    v = DayValidity(status, h.valid_from, h.valid_to, "；".join(filter(None, [
+                        _moved(status, h.valid_from, h.valid_to), basis])), h.ends_as)
+                else:
+                    r = resolved[h.doc_id]
+                    v = DayValidity(r.status, r.valid_from, r.valid_to, r.note, r.ends_as)
+                if h.published and h.published > iso:
+                    v = DayValidity(PENDING, h.valid_from, "", f"{iso}时尚未公布（{h.published}公布）", h.ends_as,
+                                    published_yet=False)
+                out[h.doc_id] = v
+        return out

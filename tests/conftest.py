@@ -2,7 +2,7 @@
 passage cache), small laws.dbs, a sample of the shared corpus, the indexes built from them (as
 of 2026-11-29), admin services and a scripted chat server. Tests take these as fixtures and never
 import this file; builders too big to live here are in tests/fixtures/ (make_laws_db,
-chat_server). Nothing here touches ./index or the national corpus."""
+chat_server, live_server). Nothing here touches ./index or the national corpus."""
 from __future__ import annotations
 
 import os
@@ -18,6 +18,7 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS / "fixtures"))
 
 from chat_server import ScriptedChatServer  # noqa: E402
+from live_server import LiveServer  # noqa: E402
 from make_laws_db import DEFAULT_LAWS, make_laws_db  # noqa: E402
 
 SMALL_LAWS = {k: DEFAULT_LAWS[k] for k in ("中华人民共和国劳动合同法", "中华人民共和国消费者权益保护法")}
@@ -267,6 +268,13 @@ def chat_server():
     """A scripted OpenAI-compatible chat server on loopback (tests/fixtures/chat_server.py), one per test."""
     with ScriptedChatServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """live_server(app): a context manager serving an ASGI app with uvicorn on loopback (its
+    lifespan run), `.url` the base URL (tests/fixtures/live_server.py)."""
+    return LiveServer
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ class Citation(BaseModel):
     region: str = ""
     interpretation: str = ""  # a policy's interpretation: a compilation's 律师解读, a card's 政策解读
     reviewed_by: str = ""  # who interpreted or reviewed it (the lawyer or firm of a compilation)
+    n: int = 0  # the [n] the answer text refers to it by (0: named in the text without a number)
 
     @property
     def label(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from ..numerals import ARTICLE_RE
+from ..retrieval.lookup import article_on
 from ..retrieval.search import Filters, Hit, KnowledgeBase
 from ..units import CURRENT, POLICY_LEVEL
 from .evidence import Source, make_source
@@ -34,7 +35,7 @@ def citation_of(src: Source) -> Citation:
                     level=u.level, status_note=u.status_note, issuer=u.issuer, doc_number=u.doc_number,
                     valid_from=u.valid_from, valid_to=u.valid_to, text=u.text, region=u.region,
                     interpretation=u.extra.get("interpretation", "") if u.level == POLICY_LEVEL else "",
-                    reviewed_by=u.extra.get("reviewed_by", ""))
+                    reviewed_by=u.extra.get("reviewed_by", ""), n=src.n)
 
 
 class Verifier:
@@ -71,16 +72,7 @@ class Verifier:
     def _sentence(self, s: str) -> str:
         verbatim = [m.span() for m in _QUOTE.finditer(s) if self._is_verbatim(m.group(1))]
         found, bad = [], []
-        prev_name, prev_end = None, -1
-        for m in ARTICLE_RE.finditer(s):
-            if prev_name and _JOINER.match(s[prev_end:m.start()]):
-                name, label = prev_name, m.group(0)  # 、第四十条 after 《劳动合同法》第三十九条: same law
-            else:
-                named = _NAME_BEFORE.search(s[max(0, m.start() - 60):m.start()])
-                name = _LEAD_IN.sub("", named.group(1)) if named else None
-                name = None if name is None or _DEICTIC.search(name.strip("《》")) else name
-                label = f"{name}{m.group(0)}"
-            prev_name, prev_end = name, m.end()
+        for m, name, label in _references(s):
             if name is None:
                 continue
             quoted = any(a <= m.start() < b for a, b in verbatim)
@@ -105,8 +97,7 @@ class Verifier:
 
     def _resolve(self, name: str, article: str) -> Hit | str:
         """The unit cited, or why it cannot be: unknown_law / unknown_article."""
-        bare = name.strip("《》")
-        law = self.kb.aliases.resolve(bare) or self.kb.aliases.law_ending(bare)
+        law = _law(self.kb, name)
         if law is None:
             return "unknown_law"
         hits = self.kb.article(law, article) or self.kb.article(law, article, Filters(status=["all"]))
@@ -132,6 +123,58 @@ class Verifier:
         """Whether a quote is the words of one given source (marks, elisions and layout aside)."""
         parts = [p for p in re.split(r"……|…", _plain(quoted)) if p]
         return bool(parts) and any(all(p in _plain(s.unit.text) for p in parts) for s in self.sources)
+
+
+def _references(s: str):
+    """Each article a sentence cites: (match of 第N条, the law's name as written or None, label).
+    A 第N条 chained after another (、第四十条) takes that one's law; 本法/该法 and the like name none."""
+    prev_name, prev_end = None, -1
+    for m in ARTICLE_RE.finditer(s):
+        if prev_name and _JOINER.match(s[prev_end:m.start()]):
+            name, label = prev_name, m.group(0)  # 、第四十条 after 《劳动合同法》第三十九条: same law
+        else:
+            named = _NAME_BEFORE.search(s[max(0, m.start() - 60):m.start()])
+            name = _LEAD_IN.sub("", named.group(1)) if named else None
+            name = None if name is None or _DEICTIC.search(name.strip("《》")) else name
+            label = f"{name}{m.group(0)}"
+        prev_name, prev_end = name, m.end()
+        yield m, name, label
+
+
+def _law(kb: KnowledgeBase, name: str) -> str | None:
+    bare = name.strip("《》")
+    return kb.aliases.resolve(bare) or kb.aliases.law_ending(bare)
+
+
+def check_citations(kb: KnowledgeBase, text: str) -> list[dict]:
+    """Every 《法名》第N条 of a text (法名第N条, 、第M条 chained after one), checked against the
+    knowledge base on its day (`kb.on(day)` for another): `result` is "exists" (a version is in
+    force that day, its text given), "not_in_force" (the base has the article but no version of
+    it was in force: pending, repealed or superseded, with that version's status, dates and text,
+    and what replaces it where known) or "unknown" (`reason` unknown_law: a law the base does not
+    hold; unknown_article: the law has no such article). Each article once, in text order."""
+    out, seen = [], set()
+    for sentence in _sentences(text or ""):
+        for m, name, _ in _references(sentence):
+            if name is None:
+                continue
+            law = _law(kb, name)
+            key = (law or name, m.group(0))
+            if key in seen:
+                continue
+            seen.add(key)
+            # as written; a found article's canonical citation, law and article replace the last three
+            cited = {"cited": f"{name}{m.group(0)}", "citation": f"{name}{m.group(0)}", "law": law or "",
+                     "article": m.group(0)}
+            found = article_on(kb, law, m.group(0), context=0) if law else None
+            if found is None:
+                out.append(cited | {"result": "unknown", "reason": "unknown_law" if law is None else "unknown_article"})
+                continue
+            in_force = found.pop("found") == "in_force"
+            found.pop("neighbours")
+            out.append(cited | {"result": "exists" if in_force else "not_in_force",
+                                "reason": "" if in_force else found["status"]} | found)
+    return out
 
 
 def _plain(text: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..index import layout
 from ..sources import LoadError
 from ..units import AUDIENCES
+from .serve import add_commands as add_serve_commands
 from .answers import add_commands as add_answer_commands, cmd_eval_answers
 from .common import print_json, settings
 from .users import add_commands as add_user_commands
@@ -53,7 +54,7 @@ def cmd_build(args) -> int:
 def cmd_search(args) -> int:
     from ..retrieval.search import KnowledgeBase
 
-    kb = KnowledgeBase.open(settings(args))
+    kb = KnowledgeBase.open(settings(args)).on(args.as_of)
     hits = kb.search_for(args.question, audience=args.audience, k=args.k, filters=_filters(args))
     if args.json:
         print_json([h.to_json() for h in hits])
@@ -67,7 +68,7 @@ def cmd_search(args) -> int:
 def cmd_article(args) -> int:
     from ..retrieval.search import KnowledgeBase
 
-    kb = KnowledgeBase.open(settings(args))
+    kb = KnowledgeBase.open(settings(args)).on(args.as_of)
     hits = kb.article(args.law, args.number, _filters(args))
     if args.json:
         print_json([h.to_json() | {"neighbours": [n.article for n in kb.neighbours(h.unit.uid)]} for h in hits])
@@ -173,6 +174,7 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--level", action="append", help="层级：宪法/法律/行政法规/司法解释/地方性法规/政策/问答")
         sp.add_argument("--status", help="效力：current（默认）、all，或 现行有效/历史版本/已废止/已公布尚未施行")
         sp.add_argument("--region", action="append")
+        sp.add_argument("--as-of", help="按哪一天的效力（YYYY-MM-DD，默认今天），如 --as-of 2027-01-01")
         sp.add_argument("--json", action="store_true")
 
     s = sub.add_parser("search", help="检索")
@@ -205,6 +207,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--audience", choices=AUDIENCES, default="resident")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
+    add_serve_commands(sub)
     add_answer_commands(sub)
     add_user_commands(sub)
     return p

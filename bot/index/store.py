@@ -7,6 +7,7 @@ carries its status on that day (`validity.status_on`), not the one computed at b
 """
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 from datetime import date
@@ -15,7 +16,7 @@ from pathlib import Path
 from ..lawnames import norm_title
 from ..migrations import migrate
 from ..units import Unit
-from ..validity import status_on
+from ..validity import DayValidity, Stored, status_on
 
 # Each entry upgrades the schema by one version (bot.migrations: PRAGMA user_version records how far a file is).
 MIGRATIONS = [
@@ -42,6 +43,7 @@ class UnitStore:
     def __init__(self, path: Path, readonly: bool = False, as_of: date | None = None):
         self.path = path
         self.as_of = as_of.isoformat() if as_of else None
+        self.validity: dict[str, DayValidity] | None = None  # set on a view for another day (`on`)
         uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
         self.con = sqlite3.connect(uri, uri=True, check_same_thread=False)
         self.con.row_factory = sqlite3.Row
@@ -84,9 +86,28 @@ class UnitStore:
         data["uid"] = row["uid"]
         data["aliases"] = json.loads(row["aliases"] or "[]")
         data["extra"] = json.loads(row["extra"] or "{}")
-        if self.as_of:
+        if self.validity is not None and (v := self.validity.get(row["doc_id"])) is not None:
+            data.update(status=v.status, valid_from=v.valid_from, valid_to=v.valid_to, status_note=v.note,
+                        ends_as=v.ends_as)
+        elif self.as_of:
             data["status"] = status_on(row["status"], row["valid_from"], row["valid_to"], row["ends_as"], self.as_of)
         return Unit(**data)
+
+    def on(self, validity: dict[str, DayValidity]) -> "UnitStore":
+        """A view of this store (same connection) whose units carry the validity given per
+        document (`validity.Timeline.on`): the store as read on another day."""
+        view = copy.copy(self)
+        view.validity = validity
+        return view
+
+    def stored_validity(self) -> list[Stored]:
+        """Each document's validity as stored at build time (one row per document)."""
+        rows = self.con.execute(
+            "SELECT doc_id, law_norm, level, published, status, valid_from, valid_to, ends_as, status_note"
+            " FROM units GROUP BY doc_id")
+        return [Stored(r["doc_id"], r["law_norm"], r["level"], r["published"] or "", r["status"] or "",
+                       r["valid_from"] or "", r["valid_to"] or "", r["ends_as"] or "", r["status_note"] or "")
+                for r in rows]
 
     def _units(self, sql: str, params=()) -> list[Unit]:
         return [self.to_unit(r) for r in self.con.execute(sql, params)]

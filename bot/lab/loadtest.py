@@ -1,6 +1,8 @@
-"""Load test of a running FaRun server: many clients POST /api/ask at once.
+"""Load test of a running FaRun server: many clients POST /api/ask (or, with --endpoint chat,
+the OpenAI-compatible /v1/chat/completions) at once.
 
     python -m bot.lab.loadtest --url http://127.0.0.1:7860 --clients 50 --seconds 60
+    python -m bot.lab.loadtest --endpoint chat --clients 1 --seconds 20
 
 asyncio + httpx; each client sends one question after another (rotating through QUESTIONS) until
 the time is up or --max-requests have been sent in total. Loopback only: a URL that does not
@@ -36,6 +38,13 @@ QUESTIONS = [
 ]
 
 
+# what each endpoint is sent for a question
+ENDPOINTS = {
+    "ask": ("/api/ask", lambda q: {"question": q}),
+    "chat": ("/v1/chat/completions", lambda q: {"model": "farun-resident", "messages": [{"role": "user", "content": q}]}),
+}
+
+
 def loopback_only(url: str) -> str:
     """The URL, if its host is this machine's loopback (127.0.0.0/8, ::1, localhost); else ValueError."""
     parsed = urlparse(url)
@@ -60,8 +69,12 @@ def percentile(sorted_ms: list[float], p: float) -> float:
     return sorted_ms[i]
 
 
-async def run(url: str, clients: int, seconds: float, max_requests: int, timeout: float) -> dict:
+async def run(url: str, clients: int, seconds: float, max_requests: int, timeout: float,
+              endpoint: str = "ask", api_key: str = "") -> dict:
     import httpx
+
+    path, body = ENDPOINTS[endpoint]
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     deadline = time.monotonic() + seconds
     latencies: list[float] = []
@@ -77,7 +90,7 @@ async def run(url: str, clients: int, seconds: float, max_requests: int, timeout
             n += clients
             t = time.perf_counter()
             try:
-                r = await http.post(f"{url}/api/ask", json={"question": question})
+                r = await http.post(f"{url}{path}", json=body(question), headers=headers)
                 if r.status_code == 200:
                     latencies.append((time.perf_counter() - t) * 1000)
                 else:
@@ -93,19 +106,22 @@ async def run(url: str, clients: int, seconds: float, max_requests: int, timeout
         await asyncio.gather(*(client(i, http) for i in range(clients)))
     elapsed = time.monotonic() - start
     ms = sorted(latencies)
-    return {"url": url, "clients": clients, "seconds": round(elapsed, 1), "requests": sent, "ok": len(ms),
+    return {"url": url, "endpoint": path, "clients": clients, "seconds": round(elapsed, 1), "requests": sent, "ok": len(ms),
             "errors": dict(errors), "throughput_rps": round(len(ms) / elapsed, 2) if elapsed else 0.0,
             "p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1),
             "p99_ms": round(percentile(ms, 99), 1), "max_ms": round(ms[-1], 1) if ms else 0.0}
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bot.lab.loadtest", description="压测本机运行的法润服务（POST /api/ask）")
+    p = argparse.ArgumentParser(prog="python -m bot.lab.loadtest", description="压测本机运行的法润服务（POST /api/ask 或 /v1/chat/completions）")
     p.add_argument("--url", default="http://127.0.0.1:7860", help="服务地址（只允许本机）")
     p.add_argument("--clients", type=int, default=50, help="并发客户端数（1–500）")
     p.add_argument("--seconds", type=float, default=60, help="持续时间（秒，最多 600）")
     p.add_argument("--max-requests", type=int, default=100_000, help="总请求数上限")
     p.add_argument("--timeout", type=float, default=120, help="单个请求的超时（秒）")
+    p.add_argument("--endpoint", choices=sorted(ENDPOINTS), default="ask",
+                   help="ask：POST /api/ask；chat：POST /v1/chat/completions（OpenAI 兼容）")
+    p.add_argument("--api-key", default="", help="chat：FARUN_API_KEYS 中的一个（服务要求时）")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     try:
@@ -116,11 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= args.clients <= 500 and 0 < args.seconds <= 600 and args.max_requests >= 1):
         print("错误：--clients 须在 1–500，--seconds 须在 0–600，--max-requests ≥ 1", file=sys.stderr)
         return 2
-    result = asyncio.run(run(url, args.clients, args.seconds, args.max_requests, args.timeout))
+    result = asyncio.run(run(url, args.clients, args.seconds, args.max_requests, args.timeout, args.endpoint,
+                             args.api_key))
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
-        print(f"{result['url']}  {result['clients']} 个客户端，{result['seconds']} 秒")
+        print(f"{result['url']}{result['endpoint']}  {result['clients']} 个客户端，{result['seconds']} 秒")
         print(f"请求 {result['requests']}，成功 {result['ok']}，错误 {sum(result['errors'].values())} {result['errors'] or ''}")
         print(f"吞吐 {result['throughput_rps']} 次/秒；延迟 p50 {result['p50_ms']} ms，p95 {result['p95_ms']} ms，"
               f"p99 {result['p99_ms']} ms，最大 {result['max_ms']} ms")

@@ -3,12 +3,16 @@ status), per-unit columns in id order, the filters over them (masks), the names 
 known by (aliases), and where each article and each quoted 文号 is.
 
 One `Catalog` is built when a knowledge base is opened, for the day validity is computed for;
-the candidate stage (`candidates`) and the reranking stage (`rerank`) read its arrays.
+the candidate stage (`candidates`) and the reranking stage (`rerank`) read its arrays. `on(day)`
+gives a view of it for another day: the same arrays except the statuses (and so the masks), and
+units carrying that day's validity.
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -18,7 +22,7 @@ from ..index.store import UnitStore
 from ..lawnames import norm_title, parse_reference
 from ..numerals import article_key
 from ..units import CARD_LEVELS, CURRENT, STATUSES, Unit
-from ..validity import status_on
+from ..validity import Timeline, status_on
 from .citations import AliasTable
 from .expansion import article_id
 
@@ -61,8 +65,13 @@ class Catalog:
     def __init__(self, store: UnitStore, day: date):
         self.store = store
         rows = store.columns("law_norm", "level", "status", "valid_from", "valid_to", "ends_as", "region",
-                             "source", "aliases", "article_no", "sub_no", "doc_number", "extra", "chapter")
+                             "source", "aliases", "article_no", "sub_no", "doc_number", "extra", "chapter", "doc_id")
         self.ids = np.array([r["id"] for r in rows], dtype=np.int64)
+        self.day = day
+        self.doc_ids = np.array([r["doc_id"] for r in rows], dtype=object)
+        self.exists: np.ndarray | None = None  # on a view for an earlier day: whether each text was published yet
+        self._timeline: Timeline | None = None
+        self._lock = threading.Lock()
         iso = day.isoformat()
         self.columns = {
             "law_norm": np.array([r["law_norm"] for r in rows], dtype=object),
@@ -120,11 +129,31 @@ class Catalog:
         compact = doc_number_key(question)
         return [i for i, dn in self._doc_numbers if dn in compact and mask[i]]
 
+    # ---- another day ---------------------------------------------------------------------
+    def on(self, day: date, built: date) -> "Catalog":
+        """This catalog as read on `day` (the index was built on `built`): statuses, masks and
+        units of that day (`validity.Timeline`); everything else is shared, nothing is rebuilt."""
+        with self._lock:
+            if self._timeline is None:
+                self._timeline = Timeline(self.store.stored_validity())
+        validity = self._timeline.on(day, built)
+        view = copy.copy(self)
+        view.day, view.store = day, self.store.on(validity)
+        view.columns = dict(self.columns)
+        view.columns["status"] = np.array([validity[d].status for d in self.doc_ids], dtype=object)
+        view.current = view.columns["status"] == CURRENT
+        exists = np.array([validity[d].published_yet for d in self.doc_ids], dtype=bool)
+        view.exists = None if exists.all() else exists
+        view.current &= exists
+        return view
+
     # ---- filters -------------------------------------------------------------------------
     def mask(self, f: Filters) -> np.ndarray:
-        """Which rows the filters allow."""
+        """Which rows the filters allow (never a text not yet published on the catalog's day)."""
         m = self.current.copy() if f.status is None else (
             np.ones(len(self.ids), bool) if "all" in f.status else np.isin(self.columns["status"], f.status))
+        if self.exists is not None:
+            m &= self.exists
         if f.level:
             m &= np.isin(self.columns["level"], f.level)
         if f.region:

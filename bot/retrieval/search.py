@@ -6,11 +6,17 @@
 * `citations`              — exact citations in the question, which come first
 
 `KnowledgeBase.search` is the one search path; the langchain retriever, the CLI, the lab and
-the apps all call it.
+the apps all call it. `KnowledgeBase.on(day)` is the same knowledge base read on another day
+(statuses, filters and units of that day; `as_of` of the API, the MCP tools and the CLI).
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +36,7 @@ from .catalog import Catalog, Filters, doc_number_key
 from .citations import CitedArticle, find_citations
 from .rerank import Reranker, RerankStage
 
-__all__ = ["Filters", "Hit", "KnowledgeBase", "QueryError", "SearchConfig", "doc_number_key", "unit_json"]
+__all__ = ["Filters", "Hit", "KnowledgeBase", "QueryError", "SearchConfig", "doc_number_key", "parse_day", "unit_json"]
 
 # The policy units that are cards: the knowledge folder's policy cards and the sections of a
 # district's compilation (bot.sources.compilation), one unit each; chunks of uploaded documents are not.
@@ -39,6 +45,17 @@ POLICY_CARD_KINDS = ("policy", "compilation")
 
 class QueryError(ValueError):
     """A question that cannot be searched (empty, only punctuation …); the message says why."""
+
+
+def parse_day(text: str | None) -> date | None:
+    """An `as_of` day as people give it: YYYY-MM-DD (blank: None); ValueError with a message otherwise."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"as_of 日期 {text!r} 无效：请写成 YYYY-MM-DD，如 2025-06-01") from None
 
 
 @dataclass
@@ -92,11 +109,48 @@ class KnowledgeBase:
         self.candidate_stage = CandidateStage(self.catalog, self.sparse, self.dense, self.embedder)
         self._cards: dict | None = None
         self.set_reranker(Reranker.load())
+        self._days: OrderedDict[date, KnowledgeBase] = OrderedDict()
+        self._days_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings | None = None, embedder=None) -> "KnowledgeBase":
         settings = settings or Settings.load()
         return cls(layout.current(settings.index_dir), settings, embedder)
+
+    DAYS_KEPT = 8  # views of other days kept (each holds a status column per unit)
+
+    @property
+    def as_of(self) -> date:
+        """The day statuses are computed for."""
+        return self.settings.as_of
+
+    def on(self, day: date | str | None) -> "KnowledgeBase":
+        """This knowledge base read on `day` (a date or YYYY-MM-DD; None: its own day): searches,
+        lookups and units with that day's validity, nothing rebuilt. The first and second stage
+        are shared: they read only what does not change with the day (the mask is passed in)."""
+        if isinstance(day, str):
+            day = parse_day(day)
+        if day is None or day == self.as_of:
+            return self
+        with self._days_lock:
+            if (view := self._days.get(day)) is not None:
+                self._days.move_to_end(day)
+                return view
+        try:
+            built = date.fromisoformat(self.manifest.as_of)
+        except (TypeError, ValueError):
+            built = self.as_of
+        view = copy.copy(self)
+        view.catalog = self.catalog.on(day, built)
+        view.store = view.catalog.store
+        view.settings = dataclasses.replace(self.settings, today=day)
+        view._days = OrderedDict()  # its own views (of days other than its own)
+        view._cards = None  # card statuses are those of the day too
+        with self._days_lock:
+            self._days[day] = view
+            while len(self._days) > self.DAYS_KEPT:
+                self._days.popitem(last=False)
+        return view
 
     def set_reranker(self, reranker: Reranker | None) -> None:
         """Use a reranker (None: first-stage order). Its query map is used only with the
