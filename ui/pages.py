@@ -318,14 +318,21 @@ def _card_values(fields: dict) -> list:
             lines(fields.get("articles")), fields.get("scope", ""), fields.get("topic", "")]
 
 
+def _login_box(title: str, prefix: str):
+    """A login form (shown until a login succeeds): its column, user and password boxes, button, message."""
+    with gr.Column(visible=True) as box:
+        gr.Markdown(title)
+        user = gr.Textbox(label="用户名", elem_id=f"{prefix}-user")
+        password = gr.Textbox(label="密码", type="password", elem_id=f"{prefix}-password")
+        login = gr.Button("登录", variant="primary", elem_id=f"{prefix}-login")
+        message = gr.Markdown()
+    return box, user, password, login, message
+
+
 def workbench_page(service: Service) -> None:
     token = gr.State("")
-    with gr.Column(visible=True) as login_box:
-        gr.Markdown("### 网格法律顾问登录\n账号由管理员创建（管理页“顾问账号”，或 `python -m bot users add 姓名 --role adviser --grids 1-5`）。")
-        user = gr.Textbox(label="用户名", elem_id="wb-user")
-        password = gr.Textbox(label="密码", type="password", elem_id="wb-password")
-        login = gr.Button("登录", variant="primary", elem_id="wb-login")
-        login_msg = gr.Markdown()
+    login_box, user, password, login, login_msg = _login_box(
+        "### 网格法律顾问登录\n账号由管理员创建（管理页“顾问账号”，或 `python -m bot users add 姓名 --role adviser --grids 1-5`）。", "wb")
     with gr.Column(visible=False) as panel:
         who = gr.Markdown(elem_id="wb-who")
         with gr.Row(equal_height=True):
@@ -544,12 +551,7 @@ def admin_page(service: Service) -> None:
                     "创建管理员账号，然后重启即可启用。其他页面不受影响。", elem_id="admin-disabled")
         return
     logged = gr.State("")  # the session token of an admin's login (bot.loop.accounts); it expires on the server
-    with gr.Column(visible=True) as login_box:
-        gr.Markdown("### 管理员登录")
-        user = gr.Textbox(label="用户名", elem_id="admin-user")
-        password = gr.Textbox(label="密码", type="password", elem_id="admin-password")
-        login = gr.Button("登录", variant="primary", elem_id="admin-login")
-        login_msg = gr.Markdown()
+    login_box, user, password, login, login_msg = _login_box("### 管理员登录", "admin")
     with gr.Column(visible=False) as panel:
         with gr.Tabs():
             with gr.Tab("文件上传"):

@@ -5,34 +5,19 @@ headless Chromium (Debian's /usr/bin/chromium) with Playwright. Screenshots go t
 """
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-output"
+from e2e_app import NEEDS_CHROMIUM, ROOT, SHOTS, app_server
+
 PASSWORD = "e2e-admin-pass-9"
 PHRASE = "萤火虫创业补贴"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.e2e, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
@@ -47,45 +32,8 @@ def server(request, tmp_path_factory):
     data = tmp_path_factory.mktemp("e2e-var")
     build(Settings(index_dir=index, laws_db=small_laws_db, knowledge_dir=ROOT / "knowledge", today=date(2026, 11, 29)),
           progress=False, embedder=embedder)
-    port = _free_port()
-    env = os.environ | {"FARUN_INDEX_DIR": str(index), "FARUN_LAWS_DB": str(small_laws_db), "FARUN_TODAY": "2026-11-29",
-                        "FARUN_KNOWLEDGE_DIR": str(ROOT / "knowledge"), "FARUN_DATA_DIR": str(data),
-                        "FARUN_ADMIN_USER": "admin", "FARUN_ADMIN_PASSWORD": PASSWORD, "FARUN_RATE_LIMIT": "0",
-                        "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = (data / "app.log").open("w")
-    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited: {(data / 'app.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"app.py did not start: {(data / 'app.log').read_text()}")
+    with app_server(index, data, small_laws_db, PASSWORD) as url:
         yield url, data
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def _docx(path: Path) -> Path:

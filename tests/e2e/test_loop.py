@@ -8,20 +8,13 @@ new card; the demand chart and CSV show the ticket. Screenshots go to test-outpu
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from datetime import date
-from pathlib import Path
 
 import httpx
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "test-output"
+from e2e_app import NEEDS_CHROMIUM, ROOT, SHOTS, app_server
+
 PASSWORD = "e2e-loop-admin-pass"
 ADVISER_PW = "e2e-loop-adviser-pw"
 QUESTION = "外卖骑手被平台封号了怎么办"
@@ -29,17 +22,8 @@ FABRICATED = "按照《中华人民共和国劳动合同法》第九百九十九
 REPLY = ("骑手与平台构成劳动关系的，平台解除合同要符合《中华人民共和国劳动合同法》第三十九条的规定；"
          "不构成劳动关系的，可以按合作协议主张权利，也可以拨打12348咨询。")
 SCOPE = "适用：外卖骑手被平台封号、停止派单；不适用：骑手自己交通违章被处罚"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.e2e, NEEDS_CHROMIUM]
 
 
 @pytest.fixture(scope="module")
@@ -54,45 +38,8 @@ def server(request, tmp_path_factory):
     build(Settings(index_dir=index, laws_db=small_laws_db, knowledge_dir=ROOT / "knowledge", today=date(2026, 11, 29)),
           progress=False, embedder=embedder)
     Accounts(Records(data / "farun.sqlite")).add("zhang", "adviser", ADVISER_PW, "1-5")
-    port = _free_port()
-    env = os.environ | {"FARUN_INDEX_DIR": str(index), "FARUN_LAWS_DB": str(small_laws_db), "FARUN_TODAY": "2026-11-29",
-                        "FARUN_KNOWLEDGE_DIR": str(ROOT / "knowledge"), "FARUN_DATA_DIR": str(data),
-                        "FARUN_ADMIN_USER": "admin", "FARUN_ADMIN_PASSWORD": PASSWORD, "FARUN_RATE_LIMIT": "0",
-                        "FARUN_GRIDS_FILE": str(ROOT / "docs" / "grids.example.yaml"), "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = (data / "app.log").open("w")
-    proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited: {(data / 'app.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"app.py did not start: {(data / 'app.log').read_text()}")
+    with app_server(index, data, small_laws_db, PASSWORD, FARUN_GRIDS_FILE=str(ROOT / "docs" / "grids.example.yaml")) as url:
         yield url, data
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def _pick(page, element_id: str, option: str) -> None:
