@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from bot.answer.cardfit import CardFitter, FitWeights, not_covered_terms
+from bot.answer.cardfit import CardFitter, FitWeights, covered_situation, not_covered_terms
 from bot.answer.confidence import SIGNALS, ConfidenceWeights, probability
 from bot.answer.evidence import age_fit, ages_asked, make_source
 from bot.answer.pipeline import AnswerPipeline
@@ -80,6 +80,32 @@ def _card_hit(answer_kb, question):
 def test_scope_lines_name_what_a_card_does_not_cover():
     assert not_covered_terms("适用：劳动者被拖欠工资；不适用：工程款、劳务费") == ["工程款", "劳务费"]
     assert not_covered_terms("适用：劳动者被拖欠工资") == []
+
+
+def test_scope_lines_name_the_situation_a_card_covers():
+    assert covered_situation("适用：劳动者被拖欠工资；不适用：工程款、劳务费") == "劳动者被拖欠工资"
+    assert covered_situation("适用：劳动者被拖欠工资") == "劳动者被拖欠工资"
+    assert covered_situation("劳动者被拖欠工资") == "劳动者被拖欠工资"  # unmarked: the whole line
+
+
+def test_the_situation_signal_reads_the_scope(answer_kb):
+    fitter = CardFitter(answer_kb)
+    hit = _card_hit(answer_kb, "公司不签劳动合同")
+    inside = fitter.features("用人单位超过一个月没签书面劳动合同", hit, 1)
+    outside = fitter.features("非全日制的钟点工要签劳动合同吗", hit, 1)
+    assert inside["situation_cover"] > outside["situation_cover"] >= 0
+
+
+def test_a_card_resting_on_articles_the_index_lacks_is_marked(answer_kb):
+    hit = _card_hit(answer_kb, "公司不签劳动合同")
+    assert CardFitter(answer_kb).features("公司不签劳动合同", hit, 1)["basis_held"] == 1.0
+    refs = hit.unit.extra["article_refs"]
+    hit.unit.extra["article_refs"] = [{"law": "保障中小企业款项支付条例", "article": "第二十四条"}]
+    try:
+        feats = CardFitter(answer_kb).features("公司不签劳动合同", hit, 1, answer_kb.search("公司不签劳动合同", k=10))
+    finally:
+        hit.unit.extra["article_refs"] = refs
+    assert feats["basis_held"] == 0.0 and feats["basis_rank"] == 0.0
 
 
 def test_a_paraphrase_fits_better_than_a_near_miss(answer_kb):

@@ -9,10 +9,15 @@ question against the card's own phrasings and scope:
   people ask about this situation), in the embedding model's space;
 * `phrasing_overlap`: the best IDF-weighted word overlap (F1) with one phrasing;
 * `answer_cover`: the IDF share of the question's words the card's title and answer contain;
+* `situation_cover`: the IDF share of the question's words the scope's 适用 part contains (the
+  situation the card's author wrote it for, in their words rather than the asker's);
 * `scope_conflict`: the question names something the card's scope says it does not cover;
 * `rank`: 1 / the card's rank among the hits;
 * `basis_rank`: 1 / the rank among the statute hits of the best-placed article the card cites
-  (0 when none is retrieved): retrieval, on its own, agrees that the card's rule governs.
+  (0 when none is retrieved): retrieval, on its own, agrees that the card's rule governs;
+* `basis_held`: whether the index holds any article the card cites at all (a card resting on a
+  regulation the default index lacks has `basis_rank` 0 whatever the question; this tells the
+  model that 0 means "cannot be retrieved", not "was not retrieved").
 
 A card whose scope says it does not cover something the question names never leads, whatever
 its probability. A question that is, word for word (punctuation and spacing aside), one of the
@@ -38,7 +43,8 @@ from ..sources.knowledge import normalise_question
 from ..text import tokenize
 from ..units import QA_LEVEL
 
-FEATURES = ("phrasing_cos", "phrasing_overlap", "answer_cover", "scope_conflict", "rank", "basis_rank")
+FEATURES = ("phrasing_cos", "phrasing_overlap", "answer_cover", "situation_cover", "scope_conflict", "rank",
+            "basis_rank", "basis_held")
 TOP = 10  # cards ranked lower than this never lead (every card among the answer's hits is weighed)
 
 
@@ -50,9 +56,10 @@ class FitWeights:
 
 
 # Chosen by `python -m bot.lab.calibrate_cards` (see the module doc); paste its last line here.
-CALIBRATED = FitWeights(coef=(-0.471, -0.45, 0.6, -0.28, 0.276, 4.462), bias=-3.463, threshold=0.5)
+CALIBRATED = FitWeights(coef=(0.766, 0.043, 0.918, 0.543, -0.214, 0.324, 2.949, 0.624), bias=-4.428, threshold=0.692)
 
 _NOT_COVERED = re.compile(r"不适用[：:](.+)$")
+_COVERED = re.compile(r"(?<!不)适用[：:](.+?)(?:[；;]\s*不适用[：:]|$)")
 _TERM_SPLIT = re.compile(r"[、，,；;。/和或及]")
 
 
@@ -83,10 +90,19 @@ def not_covered_terms(scope: str) -> list[str]:
     return [t.strip() for t in _TERM_SPLIT.split(m.group(1))] if m else []
 
 
+def covered_situation(scope: str) -> str:
+    """The situation a card's scope line covers (its 适用 part; the whole line when unmarked)."""
+    m = _COVERED.search(scope or "")
+    return m.group(1) if m else (scope or "")
+
+
 class CardFitter:
     def __init__(self, kb: KnowledgeBase, weights: FitWeights = CALIBRATED):
+        if len(weights.coef) != len(FEATURES):
+            raise ValueError(f"card-fit weights have {len(weights.coef)} coefficients for {len(FEATURES)} features")
         self.kb, self.weights = kb, weights
         self._phrasings: dict[str, np.ndarray] = {}  # card uid -> its phrasings' embeddings (computed once)
+        self._held: dict[str, bool] = {}  # card uid -> whether the index holds an article it cites
 
     def _phrasing_vectors(self, hit: Hit) -> np.ndarray:
         uid = hit.unit.uid
@@ -94,6 +110,12 @@ class CardFitter:
             texts = list(hit.unit.extra.get("questions") or []) or [hit.unit.law]
             self._phrasings[uid] = np.asarray([self.kb.embedder.encode_query(t) for t in texts], dtype=np.float32)
         return self._phrasings[uid]
+
+    def _basis_held(self, unit) -> bool:
+        if unit.uid not in self._held:
+            self._held[unit.uid] = any(self.kb.article(ref["law"], ref["article"])
+                                       for ref in unit.extra.get("article_refs") or [])
+        return self._held[unit.uid]
 
     def features(self, question: str, hit: Hit, rank: int, hits: list[Hit] = (),
                  qvec: np.ndarray | None = None) -> dict[str, float]:
@@ -116,14 +138,17 @@ class CardFitter:
             recall, precision = shared / q_weight, shared / p_weight
             overlap = max(overlap, 2 * recall * precision / (recall + precision) if shared else 0.0)
         answer_tokens = set(tokenize(unit.law + " " + (unit.extra.get("answer") or "")))
+        situation_tokens = set(tokenize(covered_situation(unit.extra.get("scope", ""))))
         excluded = [t for t in not_covered_terms(unit.extra.get("scope", "")) if len(t) >= 2]
         return {
             "phrasing_cos": float(np.max(vectors @ qvec)) if len(vectors) else 0.0,
             "phrasing_overlap": overlap,
             "answer_cover": sum(idf[t] for t in q_tokens & answer_tokens) / q_weight,
+            "situation_cover": sum(idf[t] for t in q_tokens & situation_tokens) / q_weight,
             "scope_conflict": float(any(t in question for t in excluded)),
             "rank": 1.0 / rank,
             "basis_rank": basis_rank,
+            "basis_held": float(self._basis_held(unit)),
             # not a model input: the question is one of the card's phrasings
             "exact_phrasing": float(normalise_question(question) in {normalise_question(p) for p in phrasings}),
         }
