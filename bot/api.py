@@ -90,8 +90,8 @@ class TicketRequest(BaseModel):
                                            description="此前与法润的对话，每轮 [问题, 回答]")
     grid: int = Field(description="所在网格编号（GET /api/grids 的 id）")
     contact: str = Field("", max_length=200, description="可选：联系方式，只有本网格的法律顾问和管理员能看到")
-    reason: Literal["asked", "abstain", "clarify_twice", "bad_rating"] = Field(
-        "asked", description="转办原因：asked 主动、abstain 法润未能回答、clarify_twice 两次追问、bad_rating 差评")
+    reason: Literal["asked", "abstain", "clarify_twice", "unsure", "bad_rating"] = Field(
+        "asked", description="转办原因：asked 主动、abstain 法润未能回答、clarify_twice 两次追问、unsure 把握不大、bad_rating 差评")
     question_id: int | None = Field(None, description="/api/ask 返回的问题编号（可选）")
 
 

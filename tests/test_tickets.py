@@ -339,9 +339,12 @@ def test_handover_is_offered_on_abstain_twice_clarify_and_bad_rating(service):
 
     abstain = service.pipeline.ask("今天晚饭吃什么好")
     assert abstain.abstained and abstain.handover == "abstain"
-    unclear = Answer(question="q", rewritten_question="q", decision="answer",
+    unclear = Answer(question="q", rewritten_question="q", decision="answer", confidence=0.6,
                      clarify=[ClarifyOption(label="a", question="a"), ClarifyOption(label="b", question="b")])
     assert handover_reason(unclear, 0) == "" and handover_reason(unclear, 1) == "clarify_twice"
-    plain = Answer(question="q", rewritten_question="q")
+    plain = Answer(question="q", rewritten_question="q", led_by="statute", confidence=0.8)
     assert handover_reason(plain, 5) == ""
+    unsure = Answer(question="q", rewritten_question="q", led_by="statute", confidence=0.2)
+    carded = Answer(question="q", rewritten_question="q", led_by="card", confidence=0.2)
+    assert handover_reason(unsure, 0) == "unsure" and handover_reason(carded, 0) == ""
     assert after_rating("差") == after_rating("bad") == "bad_rating" and after_rating("好") == ""

@@ -163,7 +163,7 @@ def _paragraphs(text: str) -> str:
 
 # ---- the loop with the grid advisers -----------------------------------------------------------
 TICKET_STATUS = {"待处理": "⏳ 待处理", "已回复": "✅ 已回复", "已关闭": "☑️ 已关闭"}
-HANDOVER_NOTES = {"asked": "居民主动转办", "abstain": "法润未能回答", "clarify_twice": "法润两次请居民补充",
+HANDOVER_NOTES = {"asked": "居民主动转办", "abstain": "法润未能回答", "clarify_twice": "法润两次请居民补充", "unsure": "法润把握不大",
                   "bad_rating": "居民评价为差"}
 
 

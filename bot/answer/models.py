@@ -84,8 +84,8 @@ class Answer(BaseModel):
     clarify: list[ClarifyOption] = Field(default_factory=list)  # readings to choose from when unsure
     card: str = ""  # advisers: a plain-text answer card to copy into a reply
     notes: list[str] = Field(default_factory=list)  # what the pipeline changed about the input
-    # offer the hand-over to a grid legal adviser: "abstain" or "clarify_twice" (bot.answer.handover)
-    handover: Literal["", "abstain", "clarify_twice"] = ""
+    # offer the hand-over to a grid legal adviser: "abstain", "clarify_twice" or "unsure" (bot.answer.handover)
+    handover: Literal["", "abstain", "clarify_twice", "unsure"] = ""
     disclaimer: str = DISCLAIMER
 
     def to_json(self) -> dict:

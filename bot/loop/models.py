@@ -60,7 +60,7 @@ class TicketDetail(BaseModel):
     answer: str = Field("", description="法润给出的回答")
     sources: list[SourceRef] = Field(default_factory=list, description="法润回答的依据")
     decision: str = ""
-    reason: str = Field("asked", description="转办原因：asked 居民主动、abstain 未能回答、clarify_twice 两次追问、bad_rating 差评")
+    reason: str = Field("asked", description="转办原因：asked 居民主动、abstain 未能回答、clarify_twice 两次追问、unsure 把握不大、bad_rating 差评")
     contact: str = Field("", description="居民留下的联系方式（仅本网格顾问与管理员可见）")
     replies: list[Reply] = Field(default_factory=list)
     rating: Rating | None = None
