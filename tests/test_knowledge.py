@@ -168,7 +168,7 @@ def policy_cards(cards):
 
 def test_first_edition_counts_and_referrals(cards, qa_cards, policy_cards):
     assert len(qa_cards) >= 300
-    assert len(policy_cards) >= 31
+    assert len(policy_cards) >= 60
     referrals = load_referrals()
     assert {"hotline-12348", "consumer-12315", "hrss-12333", "tax-12366", "gov-12345", "police-110", "traffic-122",
             "legal-aid", "mediation", "labour-arbitration", "admin-reconsideration", "court"} <= set(referrals)
@@ -306,7 +306,7 @@ def test_policy_dates_drive_validity(policy_cards):
             assert card.successor or card.note, f"{path.name}: 已失效的政策应写明接续政策或说明"
         else:
             assert unit.status == CURRENT, path.name
-    assert expired >= 1 and expired < len(units)
+    assert expired >= 1 and len(units) - expired >= 40  # at least 40 policies in force on the test day
     # the same cards as of a day inside their term are in force
     inside = [card_unit(c, p) for p, c in policy_cards if c.doc_number == "财政部 税务总局公告2022年第15号"]
     apply_validity(inside, date(2022, 6, 1))
