@@ -81,7 +81,7 @@ DATA_FILES = (".sqlite3", ".db", ".yaml", ".yml", ".json")
 
 def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20,
                 exclude: set[Path] | None = None) -> Loaded:
-    """Every supported file below root; a file that fails is skipped with its reason.
+    """Every supported file below root (hidden ones aside); a file that fails is skipped with its reason.
 
     The same document present twice (same title and version, e.g. two copies in two
     sub-folders) is loaded once. `exclude`: files (resolved paths) another loader reads, such
@@ -91,7 +91,8 @@ def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20
     out, seen = Loaded(), set()
     exclude = exclude or set()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.name.startswith(".") or path.name.upper() in ("README.MD", "SOURCES.MD") or path.suffix in DATA_FILES:
+        # hidden files and folders (.git, editors' swap files) are never documents
+        if any(part.startswith(".") for part in path.relative_to(root).parts) or path.name.upper() in ("README.MD", "SOURCES.MD") or path.suffix in DATA_FILES:
             continue
         if path.resolve() in exclude:
             continue
