@@ -216,7 +216,11 @@ class FolderSource:
             self._staging = None
 
 
-def adapter_for(location: str, path: str, base: Path) -> GitSource | FolderSource:
-    """The adapter for a SOURCE argument: git for URLs and repositories, a folder otherwise (a
-    folder that no longer exists is reported as such when fetched)."""
-    return GitSource(location, path, base) if is_git(location) else FolderSource(location, path, base)
+def adapter_for(location: str, path: str, base: Path, kind_before=lambda location: None) -> GitSource | FolderSource:
+    """The adapter for a SOURCE argument: git for URLs, repositories and locations synced as git
+    before (a local repository that has gone is then reported by git), a folder otherwise (a
+    folder that no longer exists is reported as such when fetched). `kind_before(location)`:
+    how the resolved location was synced last."""
+    local = str(Path(location).resolve()) if not _REMOTE.match(location) else location
+    git = is_git(location) or kind_before(local) == GitSource.kind
+    return GitSource(location, path, base) if git else FolderSource(location, path, base)

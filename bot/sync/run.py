@@ -62,10 +62,10 @@ def _indexed(settings: Settings, source: str):
 
 def sync(settings: Settings, location: str, path: str = "", dry_run: bool = False, embedder=None) -> Outcome:
     """Sync one source (a git URL or path, or a folder) into the serving index."""
-    adapter = adapter_for(location, path, synced.root(settings.data_dir))
+    log = SyncLog(path_in(settings.data_dir))
+    adapter = adapter_for(location, path, synced.root(settings.data_dir), log.kind_of)
     run = Run(adapter.name, adapter.kind, adapter.location, adapter.path, started=_now())
     outcome = Outcome(run, dry_run=dry_run)
-    log = SyncLog(path_in(settings.data_dir))
     try:
         previous = log.last(adapter.name)
         if previous and previous.location != adapter.location:

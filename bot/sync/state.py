@@ -86,6 +86,11 @@ class SyncLog:
             (source,)).fetchone()
         return _run(row) if row else None
 
+    def kind_of(self, location: str) -> str | None:
+        """How a location was synced last (git or folder), if it was."""
+        row = self.con.execute("SELECT kind FROM syncs WHERE location = ? ORDER BY id DESC LIMIT 1", (location,)).fetchone()
+        return row[0] if row else None
+
     def sources(self) -> list[str]:
         return [r[0] for r in self.con.execute("SELECT DISTINCT source FROM syncs ORDER BY source")]
 
