@@ -81,11 +81,10 @@ def read_corpus():
 
 
 @pytest.fixture()
-def settings(small_settings, tmp_path, embedder):
-    """A built small index (two laws) with its own data directory."""
-    chosen = dataclasses.replace(small_settings, data_dir=tmp_path / "var")
-    build(chosen, progress=False, embedder=embedder)
-    return chosen
+def settings(small_settings, embedder):
+    """A built small index (two laws) with its own data directory (tmp_path/var)."""
+    build(small_settings, progress=False, embedder=embedder)
+    return small_settings
 
 
 @pytest.fixture()
@@ -214,10 +213,21 @@ def test_a_folder_source_is_copied_synced_and_survives_its_folder_going_away(set
         "# 济南市促进就业若干措施\n\n一、支持创业\n\n对首次创业的给予一次性补贴。\n\n二、稳定岗位\n\n企业稳岗返还按规定执行。\n",
         encoding="utf-8")
     (downloads / "说明.csv").write_text("a,b\n", encoding="utf-8")
+    (downloads / "jn-dogs.txt").write_text("济南市养犬管理规定\n\n第一条 为了规范养犬行为，制定本规定。\n\n第二条 本规定自公布之日起施行。\n",
+                                           encoding="utf-8")
+    # the fields flk.npc.gov.cn shows for a download, as Excel saves them (GBK)
+    (downloads / "metadata.csv").write_bytes(
+        "文件,标题,制定机关,法律性质,时效性,公布日期,施行日期\n"
+        "jn-dogs.txt,济南市养犬管理规定,济南市人民代表大会常务委员会,地方性法规,已废止,2009年3月27日,2009-05-01\n".encode("gbk"))
     first = sync(settings, str(downloads), embedder=embedder)
-    assert first.run.ok and first.run.kind == "folder" and first.changes.added == ["济南市促进就业若干措施"]
-    assert first.run.files.keys() == {"济南市促进就业若干措施.md", "说明.csv"}
-    assert any("说明.csv" in s["path"] for s in first.changes.skipped)
+    assert first.run.ok and first.run.kind == "folder"
+    assert sorted(first.changes.added) == ["济南市促进就业若干措施", "济南市养犬管理规定"]
+    assert first.run.files.keys() == {"济南市促进就业若干措施.md", "说明.csv", "jn-dogs.txt", "metadata.csv"}
+    assert [s["path"].rsplit("/", 1)[-1] for s in first.changes.skipped] == ["说明.csv"]
+    dogs = [u for u in source_units(settings, "flk下载") if u.law == "济南市养犬管理规定"]
+    assert {(u.level, u.issuer, u.published, u.valid_from, u.status) for u in dogs} == {
+        ("地方性法规", "济南市人民代表大会常务委员会", "2009-03-27", "2009-05-01", REPEALED)}
+    assert [r["title"] for r in first.changes.repealed] == ["济南市养犬管理规定"]
 
     doc = downloads / "济南市促进就业若干措施.md"
     doc.write_text(doc.read_text(encoding="utf-8").replace("一次性补贴", "一次性创业补贴"), encoding="utf-8")
@@ -336,6 +346,6 @@ def test_stats_and_the_command_line_show_the_last_sync(settings, laws_repo, embe
 
 
 def test_sync_needs_a_built_index(small_settings, tmp_path, laws_repo, embedder):
-    chosen = dataclasses.replace(small_settings, data_dir=tmp_path / "var", index_dir=tmp_path / "no-index")
+    chosen = dataclasses.replace(small_settings, index_dir=tmp_path / "no-index")
     out = sync(chosen, str(laws_repo), "DLC/山东地方法规", embedder=embedder)
     assert not out.run.ok and "python -m bot build" in out.run.message
