@@ -29,7 +29,7 @@ from .records import Records, uploads_dir
 from .sources import LoadError
 from .sources.knowledge import load_card, qa_markdown
 from .sources.documents import SUPPORTED_SUFFIXES, load_document
-from .sources.folder import load_file
+from .sources.folder import load_file, override
 from .units import LEVELS, POLICY_LEVEL, Unit
 
 UPLOAD_SUFFIXES = SUPPORTED_SUFFIXES | {".md", ".zip"}
@@ -190,10 +190,7 @@ def parse_file(path: Path, meta: dict, max_bytes: int) -> list[Unit]:
     source = f"upload:{path.name}"
     if path.suffix.lower() == ".md":
         units = load_file(path, source, max_bytes).units
-        for u in units:  # metadata given at upload wins over what the file says
-            for k, v in meta.items():
-                if k != "title" and hasattr(u, k):
-                    setattr(u, k, v)
+        override(units, meta)  # metadata given at upload wins over what the file says
         if not units:
             raise LoadError("文档中没有可提取的文字")
         return units

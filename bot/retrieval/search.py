@@ -29,6 +29,7 @@ from ..index.sparse import SparseIndex
 from ..index.store import UnitStore
 from ..lawnames import norm_title
 from ..numerals import ARTICLE_RE, cn_to_int
+from ..sync import state as sync_state
 from ..text import MAX_QUERY_CHARS, add_words, normalize, tokenize
 from ..units import CURRENT, EXPIRED, PENDING, POLICY_LEVEL, QA_LEVEL, Unit
 from .candidates import CandidateStage, SearchConfig, vocabulary_scores
@@ -265,11 +266,14 @@ class KnowledgeBase:
         return hits[:k]
 
     def stats(self) -> dict:
+        """What the index holds and how current it is: counts, the manifest's dates (newest_version:
+        the corpus date), cards, overrides, and the latest sync of each synced source (bot.sync.state)."""
         m = self.manifest
         return {"units": m.units, "documents": m.documents, "sources": m.sources, "embedding": m.embedding,
                 "built": m.built, "as_of": m.as_of, "newest_version": m.newest_version,
                 "current_units": int(self.catalog.current.sum()), "skipped_files": len(m.skipped),
-                "overrides": m.overrides, "cards": self.card_stats()}
+                "overrides": m.overrides, "cards": self.card_stats(),
+                "syncs": sync_state.summary(self.settings.data_dir)}
 
     def card_stats(self) -> dict:
         """The cards the index holds: Q&A cards by topic and by review state (reviewed: a person

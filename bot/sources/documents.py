@@ -41,7 +41,7 @@ def load_document(path: Path, meta: dict | None = None, *, max_bytes: int = MAX_
     """Units of one document: one per article if it is statute-like, else one per section chunk.
 
     meta (all optional): title, level, issuer, region, doc_number, published, valid_from,
-    valid_to, source.
+    valid_to, source_status (the source's validity label), source.
     """
     return _units(read_lines(path, max_bytes=max_bytes), path, meta or {})
 
@@ -102,6 +102,7 @@ def _units(lines: list[str], path: Path, meta: dict) -> list[Unit]:
             published=published,
             valid_from=iso(meta.get("valid_from")),
             valid_to=iso(meta.get("valid_to")),
+            source_status=meta.get("source_status") or "",
             doc_number=meta.get("doc_number") or "",
             position=position,
             extra={"file": path.name},

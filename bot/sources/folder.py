@@ -3,7 +3,8 @@
 .md files are statute Markdown (both corpus layouts) unless they carry YAML front matter, which
 makes them documents with the metadata given there (or, with `kind: qa | policy | compilation`,
 knowledge cards and a district's policy compilation); .docx/.pdf/.html/.htm/.txt go to the
-document loader. Anything else is skipped with a reason. Repeal decisions found on the way are
+document loader. A folder's `metadata.csv` (bot.sources.metadata: the fields flk.npc.gov.cn
+shows, per file) gives its files' metadata. Anything else is skipped with a reason. Repeal decisions found on the way are
 collected for `bot.validity`.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ..lawnames import norm_title
 from ..units import Unit
 from ..validity import Repeal
 from . import LoadError, Skipped, read_text
-from . import compilation, documents, knowledge, markdown
+from . import compilation, documents, knowledge, markdown, metadata
 
 
 @dataclass
@@ -49,13 +50,24 @@ def front_matter(text: str) -> tuple[dict, str] | None:
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in meta.items()}, text[end + 4 :].lstrip("\n")
 
 
-def load_file(path: Path, source: str, max_bytes: int, level: str | None = None) -> Loaded:
+def override(units: list[Unit], meta: dict) -> None:
+    """Metadata given from outside the file (at upload, in a metadata table) wins over what the
+    file says; the title stays the file's (it names the document and its id)."""
+    for u in units:
+        for k, v in meta.items():
+            if k != "title" and hasattr(u, k):
+                setattr(u, k, v)
+
+
+def load_file(path: Path, source: str, max_bytes: int, level: str | None = None, meta: dict | None = None) -> Loaded:
+    """The units of one file; `meta`: its row of the folder's metadata table, if any."""
     out = Loaded()
+    table = meta or {}
     suffix = path.suffix.lower()
     if suffix == ".md":
         fm = front_matter(read_text(path, max_bytes))
         if fm:
-            meta, body = fm
+            meta, body = fm[0] | {k: v for k, v in table.items() if k not in fm[0]}, fm[1]
             if meta.get("kind") in knowledge.CARD_KINDS:  # a Q&A or policy card (knowledge/README.md)
                 out.units = knowledge.load_card(path, meta, body)
             elif meta.get("kind") == compilation.KIND:  # 惠企政策汇编及律师解读: a policy per section
@@ -66,10 +78,11 @@ def load_file(path: Path, source: str, max_bytes: int, level: str | None = None)
         else:
             doc = markdown.load_file(path, level=level, source=source)
             out.units = doc.units
+            override(out.units, table)
             for title in doc.repeals:
                 out.repeals[(doc.units[0].level, norm_title(title))] = Repeal(doc.effective, doc.units[0].law if doc.units else path.stem)
     elif suffix in documents.SUPPORTED_SUFFIXES:
-        out.units = documents.load_document(path, {"source": source}, max_bytes=max_bytes)
+        out.units = documents.load_document(path, {"source": source, **table}, max_bytes=max_bytes)
     else:
         raise LoadError(f"不支持的文件类型 {suffix or '(无扩展名)'}")
     return out
@@ -81,7 +94,7 @@ DATA_FILES = (".sqlite3", ".db", ".yaml", ".yml", ".json")
 
 def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20,
                 exclude: set[Path] | None = None) -> Loaded:
-    """Every supported file below root; a file that fails is skipped with its reason.
+    """Every supported file below root (hidden ones aside); a file that fails is skipped with its reason.
 
     The same document present twice (same title and version, e.g. two copies in two
     sub-folders) is loaded once. `exclude`: files (resolved paths) another loader reads, such
@@ -90,13 +103,25 @@ def load_folder(root: Path, source: str | None = None, max_bytes: int = 50 << 20
     source = source or f"folder:{root.name}"
     out, seen = Loaded(), set()
     exclude = exclude or set()
+    tables: dict[Path, dict[str, dict]] = {}  # folder -> its metadata table (bot.sources.metadata)
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.name.startswith(".") or path.name.upper() in ("README.MD", "SOURCES.MD") or path.suffix in DATA_FILES:
+        # hidden files and folders (.git, editors' swap files) are never documents
+        if any(part.startswith(".") for part in path.relative_to(root).parts) or path.name.upper() in ("README.MD", "SOURCES.MD") or path.suffix in DATA_FILES:
             continue
         if path.resolve() in exclude:
             continue
+        if path.name == metadata.FILE:
+            continue
         try:
-            loaded = load_file(path, source, max_bytes)
+            if path.parent not in tables:
+                table = path.parent / metadata.FILE
+                tables[path.parent] = {}
+                if table.exists():
+                    try:
+                        tables[path.parent] = metadata.read_table(table)
+                    except LoadError as exc:
+                        out.skipped.append(Skipped(str(table), str(exc)))
+            loaded = load_file(path, source, max_bytes, meta=tables[path.parent].get(path.name))
         except LoadError as exc:
             out.skipped.append(Skipped(str(path), str(exc)))
             continue

@@ -108,8 +108,7 @@ def load_file(path: Path, level: str | None = None, source: str = "markdown") ->
     doc_no = _DOC_NUMBER.search("\n".join(body[:12]))
     region = m.group(1) if level == "地方性法规" and (m := _REGION.match(title)) else "全国"
     doc_id = stable_id(source, title, header.published or "")
-    is_decision = bool(_DECISION.search(title))
-    articles = None if is_decision else split_articles(body)
+    articles = None if is_decision(title) else split_articles(body)
     base = dict(
         law=title, level=level, source=source, doc_id=doc_id, issuer=header.issuer, region=region,
         aliases=aliases_for(title), published=header.published.isoformat() if header.published else "",
@@ -131,6 +130,11 @@ def load_file(path: Path, level: str | None = None, source: str = "markdown") ->
     if m := re.search(r"自(\d{4}年\d{1,2}月\d{1,2}日)起施行", "\n".join(body)):
         effective = parse_date(m.group(1))
     return MarkdownDoc(units, repealed_titles(title, body) if "废止" in title else [], effective)
+
+
+def is_decision(title: str) -> bool:
+    """An amendment or repeal decision (关于修改/废止…的决定): a text without articles of its own."""
+    return bool(_DECISION.search(title))
 
 
 def repealed_titles(title: str, body: list[str]) -> list[str]:
