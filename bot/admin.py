@@ -22,10 +22,10 @@ from pathlib import Path, PurePosixPath
 from .config import Settings
 from .index import layout
 from .index.builder import update
-from .loop.accounts import MIN_PASSWORD, WEAK_PASSWORDS, Accounts, Sessions, hash_password, new_hash, session_seconds
+from .loop.accounts import MIN_PASSWORD, WEAK_PASSWORDS, Accounts, hash_password, new_hash, session_seconds
 from .loop.grids import Grids
 from .loop.tickets import TicketDesk, Throttle
-from .records import Records, uploads_dir
+from .records import Records
 from .sources import LoadError
 from .sources.knowledge import load_card, qa_markdown
 from .sources.documents import SUPPORTED_SUFFIXES, load_document
@@ -60,7 +60,6 @@ class AdminAuth:
     digest: bytes = b""
     enabled: bool = False
     reason: str = ""
-    _sessions: Sessions = field(default_factory=Sessions, repr=False, compare=False)
 
     @staticmethod
     def _hash(password: str, salt: bytes) -> bytes:
@@ -86,20 +85,6 @@ class AdminAuth:
     def from_env(cls, env: dict | None = None) -> "AdminAuth":
         """From FARUN_ADMIN_USER / FARUN_ADMIN_PASSWORD (`Settings`) of the environment, or of `env`."""
         return cls.from_settings(Settings.load(env=env))
-
-    def login(self, user: str, password: str) -> str | None:
-        """A session token for the web page's admin panel, or None; it expires SESSION_SECONDS
-        after login (FARUN_ADMIN_SESSION_MINUTES, default 30)."""
-        if not self.check(user, password):
-            return None
-        return self._sessions.new(self.user, "admin").token
-
-    def session_ok(self, token: str | None) -> bool:
-        """Whether a token from `login` is still valid (not expired, not logged out)."""
-        return bool(self.enabled and self._sessions.get(token))
-
-    def logout(self, token: str | None) -> None:
-        self._sessions.drop(token)
 
     def check(self, user: str, password: str) -> bool:
         if not self.enabled or user is None or password is None:
@@ -229,11 +214,11 @@ class Service:
         from .answer.composers.llm import LLMConfig
 
         self.settings = settings
-        self.records = records or Records()
+        self.records = records or Records.open(settings)
         self.auth = auth or AdminAuth.from_env()
         self.accounts = Accounts(self.records, self.auth)  # admin and adviser logins, the configured admin too
         self.desk = TicketDesk(self.records, lambda: self.grids, lambda: self.kb)
-        self.lookups = Throttle(settings.ticket_lookups)  # ticket look-ups by code, per client
+        self.lookups = Throttle(settings.ticket_lookups, self.records, "lookup")  # ticket look-ups by code, per client
         self.error = ""
         self._lock = threading.Lock()
         self._grids: tuple | None = None
@@ -265,7 +250,7 @@ class Service:
 
     @property
     def uploads(self) -> Path:
-        return uploads_dir(self.records.path)
+        return self.records.data_dir / "uploads"
 
     @property
     def pipeline(self):
@@ -399,7 +384,7 @@ class Service:
     @property
     def cards_dir(self) -> Path:
         """Where published cards are kept (var/cards/, next to the database): card files like knowledge/'s."""
-        return self.records.path.parent / "cards"
+        return self.records.data_dir / "cards"
 
     def publish_card(self, card_id: int, reviewer: str):
         """Publish a draft card: validate it (reviewed_by = reviewer, reviewed_on = today), write its

