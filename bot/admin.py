@@ -15,6 +15,7 @@ import stat
 import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
@@ -205,8 +206,10 @@ class Service:
     """Settings, the answer pipeline (and with it the knowledge base), records and admin auth.
 
     The pipeline is None when the index cannot be opened; `error` says why and how to fix it.
-    Index changes are serialised by a lock and followed by a reload that swaps in a new pipeline,
-    so requests in flight finish on the old one.
+    Index changes are serialised by the index's update lock (layout.changing: across threads and
+    worker processes) and followed by a reload that swaps in a new pipeline, so requests in flight
+    finish on the old one. A Service whose index another worker process changed reopens it at
+    its next request (`pipeline` follows `current`).
     """
 
     def __init__(self, settings: Settings, pipeline=None, records: Records | None = None,
@@ -220,7 +223,7 @@ class Service:
         self.desk = TicketDesk(self.records, lambda: self.grids, lambda: self.kb)
         self.lookups = Throttle(settings.ticket_lookups, self.records, "lookup")  # ticket look-ups by code, per client
         self.error = ""
-        self._lock = threading.Lock()
+        self._reloading = threading.Lock()
         self._grids: tuple | None = None
         self._pipeline = pipeline
         self._llm = (LLMConfig.from_env() if pipeline is None else None) if llm == "env" else llm
@@ -254,6 +257,7 @@ class Service:
 
     @property
     def pipeline(self):
+        self._follow_index()
         if self._pipeline is None:
             raise layout.IndexUnavailable(self.error or "索引不可用：请运行 python -m bot build")
         return self._pipeline
@@ -265,6 +269,30 @@ class Service:
     @property
     def ready(self) -> bool:
         return self._pipeline is not None
+
+    def _follow_index(self, wait: bool = False) -> None:
+        """Reopen the knowledge base when `current` points elsewhere than the one being served (another
+        worker process updated the index). One thread reopens; the others go on with the old one
+        (wait=True: wait for it)."""
+        if self._pipeline is None:
+            return
+        try:
+            now = layout.current(self.settings.index_dir)
+        except layout.IndexUnavailable:
+            return
+        if now != self._pipeline.kb.folder and self._reloading.acquire(blocking=wait):
+            try:
+                if now != self._pipeline.kb.folder:
+                    self.reload()
+            finally:
+                self._reloading.release()
+
+    @contextmanager
+    def _changing_index(self):
+        """The index's update lock, with the knowledge base brought up to what is current under it."""
+        with layout.changing(self.settings.index_dir):
+            self._follow_index(wait=True)
+            yield
 
     def reload(self) -> None:
         """Reopen the knowledge base at the current index (after an update), reusing the loaded model."""
@@ -324,7 +352,7 @@ class Service:
 
     def _apply(self, docs: list[Uploaded], remove: list[str] | None = None) -> None:
         units = [u for d in docs for u in d.units]
-        with self._lock:
+        with self._changing_index():
             kb = self.kb
             present = [d.doc_id for d in docs if self.doc_units(d.doc_id)]
             update(self.settings, add=units, remove_docs=present + (remove or []), embedder=kb.embedder)
@@ -335,7 +363,7 @@ class Service:
         doc = self.records.document(doc_id)
         if doc is None:
             raise KeyError(f"没有编号为 {doc_id} 的上传文件")
-        with self._lock:
+        with self._changing_index():
             if self.doc_units(doc_id):
                 update(self.settings, remove_docs=[doc_id], embedder=self.kb.embedder)
                 self.reload()
@@ -361,7 +389,7 @@ class Service:
                     shutil.rmtree(folder, ignore_errors=True)
         orphans = [d for d in self.kb.store.upload_doc_ids() if d not in registered]
         if orphans:
-            with self._lock:
+            with self._changing_index():
                 update(self.settings, remove_docs=orphans, embedder=self.kb.embedder)
                 self.reload()
         docs = []
@@ -391,7 +419,7 @@ class Service:
         file under var/cards/, add its one unit to the index incrementally (nothing else is
         re-embedded) and reload. Returns (CardDraft, seconds from the request to searchable)."""
         start = time.perf_counter()
-        with self._lock:
+        with self._changing_index():
             card = self.desk.final_card(card_id, reviewer, self.settings.as_of)
             self.cards_dir.mkdir(parents=True, exist_ok=True)
             path = self.cards_dir / f"adviser-card-{card_id}.md"
@@ -428,7 +456,7 @@ class Service:
                 except LoadError:
                     continue
         if missing:
-            with self._lock:
+            with self._changing_index():
                 update(self.settings, add=missing, embedder=self.kb.embedder)
                 self.reload()
         return len(missing)

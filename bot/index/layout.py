@@ -5,14 +5,17 @@
       builds/<stamp>/units.sqlite, dense.faiss, bm25/, manifest.json
 
 A build or update writes a new folder under builds/ and only then repoints `current`, so a
-crash at any moment leaves the previous index serving.
+crash at any moment leaves the previous index serving. `changing(root)` is the lock that makes
+the incremental updates of several worker processes (uploads, published cards) one at a time.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import shutil
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -60,6 +63,16 @@ def current(root: Path) -> Path:
     if not link.exists():
         raise IndexUnavailable(f"在 {root} 没有找到索引：请先运行 python -m bot build")
     return link.resolve()
+
+
+@contextmanager
+def changing(root: Path):
+    """Hold the index's update lock (an flock on root/.update.lock) for the block: threads and
+    processes that change the index wait for each other; readers never wait."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".update.lock", "a") as lock:  # a file of its own per holder: flock then excludes threads too
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def new_build_dir(root: Path) -> Path:
