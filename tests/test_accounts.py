@@ -136,8 +136,8 @@ def test_the_configured_admin_logs_in_through_accounts(tmp_path):
     assert off.any_admin()
 
 
-def _cli(tmp_path, *args, password=None, stdin=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FARUN_")} | {"FARUN_DATA_DIR": str(tmp_path)}
+def _cli(tmp_path, *args, password=None, stdin=None, env=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FARUN_")} | {"FARUN_DATA_DIR": str(tmp_path)} | (env or {})
     if password:
         env["FARUN_NEW_PASSWORD"] = password
     return subprocess.run([sys.executable, "-m", "bot", "users", *args], cwd=ROOT, env=env, capture_output=True,
@@ -162,6 +162,18 @@ def test_users_command(tmp_path):
     assert accounts.get("zhao")["grids"] == [7, 9, 10] and accounts.check("zhao", PASSWORD) is None  # disabled
     assert _cli(tmp_path, "enable", "zhao").returncode == 0 and accounts.check("zhao", PASSWORD)
     assert _cli(tmp_path, "disable", "nobody").returncode == 2
+
+
+def test_users_command_on_postgresql(postgres, tmp_path):
+    url = postgres.new_database()
+    env = {"FARUN_DATABASE_URL": url}
+    r = _cli(tmp_path, "add", "sun", "--role", "adviser", "--grids", "2", password=PASSWORD, env=env)
+    assert r.returncode == 0 and "sun  adviser  网格 2" in r.stdout, r.stderr
+    assert Accounts(Records(url, data_dir=tmp_path)).check("sun", PASSWORD)["grids"] == [2]
+    gone = url.rsplit("/", 1)[0].replace("farun@", "farun:pw-not-shown@") + "/no_such_database"
+    r = _cli(tmp_path, "list", env={"FARUN_DATABASE_URL": gone})
+    assert r.returncode == 2 and "无法连接记录数据库" in r.stderr and "pw-not-shown" not in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_grids_file(tmp_path):
