@@ -13,7 +13,7 @@ import queue
 import re
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .dialects import POSTGRES, SQLITE, is_postgres_url
@@ -31,6 +31,13 @@ class DatabaseUnavailable(RuntimeError):
 def masked(url: str) -> str:
     """A database URL with its password replaced by ***."""
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def _rollback(con) -> None:
+    """End a failed transaction (also one whose COMMIT failed, so the connection goes back clean);
+    an error of the rollback itself must not hide the one that caused it."""
+    with suppress(Exception):
+        con.execute("ROLLBACK")
 
 
 def _dict_row(cursor, row) -> dict:
@@ -118,11 +125,10 @@ class Database:
             con.execute(self.dialect.begin)
             try:
                 yield _Statements(con, self.dialect)
+                con.execute("COMMIT")
             except BaseException:
-                if self._healthy(con):
-                    con.execute("ROLLBACK")
+                _rollback(con)
                 raise
-            con.execute("COMMIT")
 
     def rows(self, sql: str, params=()) -> list[dict]:
         with self.connection() as con:

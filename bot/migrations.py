@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 
 from .dialects import SQLITE, Dialect
 
@@ -49,8 +50,9 @@ def migrate(con, steps: Sequence[str], dialect: Dialect = SQLITE) -> int:
                 for statement in statements(dialect.ddl(script)):
                     con.execute(statement)
                 dialect.set_version(con, number)
+            con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            with suppress(Exception):  # an error of the rollback must not hide the step's
+                con.execute("ROLLBACK")
             raise
-        con.execute("COMMIT")
     return dialect.version(con)
