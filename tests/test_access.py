@@ -82,23 +82,26 @@ def test_admin_disabled_means_503_for_everyone(service):
         assert c.get("/api/admin/documents", auth=auth).status_code == 503
 
 
-def test_sessions_expire(monkeypatch):
-    import bot.admin as admin
+def test_sessions_expire(monkeypatch, tmp_path):
+    """The configured admin's logins are those of every account (bot.loop.accounts): they expire."""
+    import bot.loop.accounts as accounts
+    from bot.admin import AdminAuth
+    from bot.records import Records
 
-    clock = [1000.0]
-    monkeypatch.setattr(admin.time, "monotonic", lambda: clock[0])
+    clock = [1_800_000_000.0]
+    monkeypatch.setattr(accounts.time, "time", lambda: clock[0])
     monkeypatch.setenv("FARUN_ADMIN_SESSION_MINUTES", "30")
-    auth = admin.AdminAuth.from_credentials("admin", PASSWORD)
-    assert auth.login("admin", "wrong") is None
-    token = auth.login("admin", PASSWORD)
-    assert auth.session_ok(token) and not auth.session_ok("forged") and not auth.session_ok(None)
+    logins = accounts.Accounts(Records(tmp_path / "farun.sqlite"), AdminAuth.from_credentials("admin", PASSWORD))
+    assert logins.login("admin", "wrong") is None
+    token = logins.login("admin", PASSWORD).token
+    assert logins.session(token) and not logins.session("forged") and not logins.session(None)
     clock[0] += 29 * 60
-    assert auth.session_ok(token)
+    assert logins.session(token)
     clock[0] += 2 * 60
-    assert not auth.session_ok(token)
-    token = auth.login("admin", PASSWORD)
-    auth.logout(token)
-    assert not auth.session_ok(token)
+    assert not logins.session(token)
+    token = logins.login("admin", PASSWORD).token
+    logins.logout(token)
+    assert not logins.session(token)
 
 
 # ---- uploads by content ---------------------------------------------------------------------------------

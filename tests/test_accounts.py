@@ -1,9 +1,9 @@
-"""bot.loop.accounts and grids: roles, hashed passwords without defaults, expiring sessions, the
-`python -m bot users` command, grid ranges and the grids file."""
+"""bot.loop.accounts and grids: roles, hashed passwords without defaults, expiring sessions shared
+by every worker process, the `python -m bot users` command, grid ranges and the grids file. The
+accounts run on SQLite and on PostgreSQL (the `records` fixture)."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +19,8 @@ PASSWORD = "grid-adviser-pass-1"
 
 
 @pytest.fixture()
-def accounts(tmp_path):
-    return Accounts(Records(tmp_path / "farun.sqlite"))
+def accounts(records):
+    return Accounts(records)
 
 
 def test_grid_ranges():
@@ -39,10 +39,16 @@ def test_add_check_and_hash(accounts):
     assert accounts.check("zhang", PASSWORD)["grids"] == [1, 2, 3, 4, 5]
     assert accounts.check("zhang", PASSWORD + "x") is None and accounts.check("nobody", PASSWORD) is None
     assert accounts.check("zhang", None) is None and accounts.check(None, PASSWORD) is None
-    raw = accounts.records.path.read_bytes() + b"".join(p.read_bytes() for p in accounts.records.path.parent.glob("*-wal"))
-    assert PASSWORD.encode() not in raw  # only salted scrypt hashes are kept
-    row = sqlite3.connect(accounts.records.path).execute("SELECT salt, digest FROM accounts").fetchone()
-    assert len(row[0]) == 16 and len(row[1]) == 32
+    row = accounts.records.account("zhang")
+    assert PASSWORD not in repr(row)  # only salted scrypt hashes are kept
+    assert len(row["salt"]) == 16 and len(row["digest"]) == 32
+
+
+def test_the_sqlite_file_holds_no_password(tmp_path):
+    accounts = Accounts(Records(tmp_path / "farun.sqlite"))
+    session = accounts.add("zhang", "adviser", PASSWORD, "1-5") and accounts.login("zhang", PASSWORD)
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("farun.sqlite*"))
+    assert PASSWORD.encode() not in raw and session.token.encode() not in raw  # sessions by the token's hash
 
 
 @pytest.mark.parametrize("name, role, password, grids, message", [
@@ -85,8 +91,8 @@ def test_duplicate_disable_and_grid_changes(accounts):
 def test_sessions_expire_and_log_out(accounts, monkeypatch):
     import bot.loop.accounts as module
 
-    clock = [500.0]
-    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    clock = [1_800_000_000.0]
+    monkeypatch.setattr(module.time, "time", lambda: clock[0])
     monkeypatch.setenv("FARUN_ADMIN_SESSION_MINUTES", "10")
     accounts.add("wang", "admin", PASSWORD)
     s = accounts.login("wang", PASSWORD)
@@ -98,6 +104,23 @@ def test_sessions_expire_and_log_out(accounts, monkeypatch):
     s = accounts.login("wang", PASSWORD)
     accounts.logout(s.token)
     assert accounts.session(s.token) is None and accounts.session("forged") is None
+
+
+def test_a_login_holds_on_every_worker(records_target, tmp_path):
+    """Two Accounts over one database are two worker processes: a login made on one is valid on the
+    other, and logging out, a changed password or a disabled account ends it on both."""
+    first, second = (Accounts(Records(records_target, data_dir=tmp_path)) for _ in range(2))
+    first.add("zhao", "adviser", PASSWORD, "1-3")
+    s = first.login("zhao", PASSWORD)
+    assert second.session(s.token) == s and second.session(s.token).covers(2)
+    second.logout(s.token)
+    assert first.session(s.token) is None
+    s = second.login("zhao", PASSWORD)
+    first.set_password("zhao", "another-pass-3")
+    assert second.session(s.token) is None
+    s = second.login("zhao", "another-pass-3")
+    first.set_active("zhao", False)
+    assert second.session(s.token) is None
 
 
 def test_the_configured_admin_logs_in_through_accounts(tmp_path):
@@ -113,8 +136,8 @@ def test_the_configured_admin_logs_in_through_accounts(tmp_path):
     assert off.any_admin()
 
 
-def _cli(tmp_path, *args, password=None, stdin=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FARUN_")} | {"FARUN_DATA_DIR": str(tmp_path)}
+def _cli(tmp_path, *args, password=None, stdin=None, env=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FARUN_")} | {"FARUN_DATA_DIR": str(tmp_path)} | (env or {})
     if password:
         env["FARUN_NEW_PASSWORD"] = password
     return subprocess.run([sys.executable, "-m", "bot", "users", *args], cwd=ROOT, env=env, capture_output=True,
@@ -139,6 +162,18 @@ def test_users_command(tmp_path):
     assert accounts.get("zhao")["grids"] == [7, 9, 10] and accounts.check("zhao", PASSWORD) is None  # disabled
     assert _cli(tmp_path, "enable", "zhao").returncode == 0 and accounts.check("zhao", PASSWORD)
     assert _cli(tmp_path, "disable", "nobody").returncode == 2
+
+
+def test_users_command_on_postgresql(postgres, tmp_path):
+    url = postgres.new_database()
+    env = {"FARUN_DATABASE_URL": url}
+    r = _cli(tmp_path, "add", "sun", "--role", "adviser", "--grids", "2", password=PASSWORD, env=env)
+    assert r.returncode == 0 and "sun  adviser  网格 2" in r.stdout, r.stderr
+    assert Accounts(Records(url, data_dir=tmp_path)).check("sun", PASSWORD)["grids"] == [2]
+    gone = url.rsplit("/", 1)[0].replace("farun@", "farun:pw-not-shown@") + "/no_such_database"
+    r = _cli(tmp_path, "list", env={"FARUN_DATABASE_URL": gone})
+    assert r.returncode == 2 and "无法连接记录数据库" in r.stderr and "pw-not-shown" not in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_grids_file(tmp_path):

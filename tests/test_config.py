@@ -31,7 +31,9 @@ def test_toml_file_then_variables(tmp_path):
     assert (s.rate_limit, s.llm_model, s.today) == (5, "n", date(2026, 1, 2))
 
 
-READS = re.compile(r"""\b(environ|env|getenv)(\.get)?\s*[\[(]\s*f?["']FARUN_""")
+# a read of a FARUN_ variable; setting one for child processes (os.environ["FARUN_X"] = …, app.py's
+# --workers) is not a read
+READS = re.compile(r"""\b(environ|env|getenv)(\.get)?\s*[\[(]\s*f?["']FARUN_[^"']*["']\s*(?!\]\s*=[^=])""")
 
 
 def test_nothing_else_reads_farun_variables():

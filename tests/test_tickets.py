@@ -1,9 +1,8 @@
 """bot.loop: hand-over tickets, adviser replies through the citation verifier, ratings, draft cards
 published into the index incrementally, the demand list; bad input, access, concurrency, restart
-and the migration of an existing records file."""
+and the migration of an existing records database; on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,9 +19,9 @@ REPLY = ("骑手与平台之间如果构成劳动关系，平台解除合同要�
 SCOPE = "适用：外卖骑手被平台封号、停止派单；不适用：骑手自己交通违章被处罚"
 
 
-@pytest.fixture(scope="module")
-def service(make_service):
-    svc = make_service("tickets", PASSWORD)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(request, make_service):
+    svc = make_service("tickets", PASSWORD, database=request.param)
     svc.accounts.add("zhang", "adviser", ADVISER_PW, "1-5")
     svc.accounts.add("li", "adviser", ADVISER_PW, "6-10")
     return svc
@@ -94,16 +93,35 @@ def test_a_wrong_code_is_not_found(service, code):
     assert service.records.tickets() is not None
 
 
-def test_lookups_are_throttled():
+def test_lookups_are_throttled(records):
     from bot.loop.tickets import Throttle, Throttled
 
-    throttle = Throttle(3)
+    throttle = Throttle(3, records, "lookup")
     for _ in range(3):
         throttle("1.2.3.4")
     with pytest.raises(Throttled) as exc:
         throttle("1.2.3.4")
     assert exc.value.status == 429 and 1 <= exc.value.extra["retry_after"] <= 61
+    with pytest.raises(Throttled):  # another worker's throttle over the same records counts the same calls
+        Throttle(3, records, "lookup")("1.2.3.4", record=False)
     throttle("5.6.7.8")  # another client is not affected
+    Throttle(3, records, "login")("1.2.3.4")  # nor another limit
+    Throttle(0, records, "lookup")("1.2.3.4")  # 0: unlimited
+
+
+def test_a_limit_holds_across_worker_processes(records, records_target, tmp_path):
+    """6 processes × 5 calls of one client against a limit of 12 a minute: exactly 12 are counted
+    (Records.recent_hits, what Throttle asks, is the part that must be atomic across processes)."""
+    script = ("import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path\n"
+              "from bot.records import Records\n"
+              "target = sys.argv[2] if '://' in sys.argv[2] else Path(sys.argv[2])\n"
+              "r = Records(target, data_dir=Path(sys.argv[3]))\n"
+              "print(sum(len(r.recent_hits('api', '10.0.0.1', time.time(), 12)) < 12 for _ in range(5)))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(records_target), str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    passed = [int(p.communicate(timeout=120)[0]) for p in procs]
+    assert sum(passed) == 12, passed
+    assert len(records.recent_hits("api", "10.0.0.1", __import__("time").time(), 12, record=False)) == 12
 
 
 # ---- advisers ---------------------------------------------------------------------------------------
@@ -276,13 +294,12 @@ def test_demand_groups_by_topic_grid_week_and_adviser(service, zhang):
 
 
 # ---- storage ----------------------------------------------------------------------------------------
-def test_concurrent_writers_lose_nothing(tmp_path):
+def test_concurrent_writers_lose_nothing(records_target, tmp_path):
     from bot.loop.grids import Grids
     from bot.loop.tickets import TicketDesk
     from bot.records import Records
 
-    path = tmp_path / "farun.sqlite"
-    records = Records(path)
+    records = Records(records_target, data_dir=tmp_path)
     desk = TicketDesk(records, lambda: Grids.from_advisers([1]), lambda: None)
     errors = []
 
@@ -295,9 +312,11 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 
     script = ("import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path\n"
               "from bot.records import Records\nfrom bot.loop.grids import Grids\nfrom bot.loop.tickets import TicketDesk\n"
-              "d = TicketDesk(Records(Path(sys.argv[2])), lambda: Grids.from_advisers([1]), lambda: None)\n"
+              "target = sys.argv[2] if '://' in sys.argv[2] else Path(sys.argv[2])\n"
+              "d = TicketDesk(Records(target, data_dir=Path(sys.argv[4])), lambda: Grids.from_advisers([1]), lambda: None)\n"
               "for i in range(25): d.create(f'进程{sys.argv[3]}的第{i}个问题', [], 1)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(path), str(n)]) for n in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(records_target), str(n), str(tmp_path)])
+             for n in range(3)]
     threads = [threading.Thread(target=work, args=(n,)) for n in range(10)]
     for t in threads:
         t.start()
@@ -308,25 +327,24 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     rows = records.tickets(limit=10_000)
     assert len(rows) == 175 and len({r["code"] for r in rows}) == 175
     records.close()
-    again = Records(path)  # a restart loses nothing
+    again = Records(records_target, data_dir=tmp_path)  # a restart loses nothing
     assert len(again.tickets(limit=10_000)) == 175
 
 
-def test_an_existing_records_file_is_migrated_and_keeps_its_records(tmp_path):
+def test_an_existing_records_database_is_migrated_and_keeps_its_records(records_target, tmp_path):
+    from bot.database import Database
     from bot.records import MIGRATIONS, Records
 
-    path = tmp_path / "farun.sqlite"
-    con = sqlite3.connect(path)
-    con.executescript(MIGRATIONS[0])  # the schema before the loop (version 1)
-    con.execute("INSERT INTO questions (asked, audience, question, topic, abstained) VALUES"
-                " ('2026-11-01T09:00:00', 'resident', '旧问题', '其他', 1)")
-    con.execute("INSERT INTO feedback (question_id, given, rating) VALUES (1, '2026-11-01T09:01:00', 'bad')")
-    con.execute("INSERT INTO documents (doc_id, title, level, uploaded) VALUES ('d1', '旧文件', '政策', '2026-11-01')")
-    con.execute("PRAGMA user_version = 1")
-    con.commit()
-    con.close()
-    r = Records(path)
-    assert r.pragma("user_version") == len(MIGRATIONS) >= 3
+    old = Database(records_target)
+    old.migrate(MIGRATIONS[:1])  # the schema before the loop (version 1)
+    with old.transaction() as tx:
+        tx.execute("INSERT INTO questions (asked, audience, question, topic, abstained) VALUES"
+                   " ('2026-11-01T09:00:00', 'resident', '旧问题', '其他', 1)")
+        tx.execute("INSERT INTO feedback (question_id, given, rating) VALUES (1, '2026-11-01T09:01:00', 'bad')")
+        tx.execute("INSERT INTO documents (doc_id, title, level, uploaded) VALUES ('d1', '旧文件', '政策', '2026-11-01')")
+    old.close()
+    r = Records(records_target, data_dir=tmp_path)
+    assert r.schema_version() == len(MIGRATIONS) >= 3
     assert [q["question"] for q in r.questions()] == ["旧问题"] and r.feedback()[0]["rating"] == "bad"
     assert r.document("d1")["title"] == "旧文件"
     tid = r.add_ticket("ABCD-EFGH-JKMN", 1, "新问题", [])

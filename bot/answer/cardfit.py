@@ -96,6 +96,13 @@ def covered_situation(scope: str) -> str:
     return m.group(1) if m else (scope or "")
 
 
+@dataclass(frozen=True)
+class _CardWords:
+    phrasings: list[tuple[set[str], float]]  # each phrasing's tokens and their summed idf
+    answer: set[str]
+    situation: set[str]
+
+
 class CardFitter:
     def __init__(self, kb: KnowledgeBase, weights: FitWeights = CALIBRATED):
         if len(weights.coef) != len(FEATURES):
@@ -103,6 +110,7 @@ class CardFitter:
         self.kb, self.weights = kb, weights
         self._phrasings: dict[str, np.ndarray] = {}  # card uid -> its phrasings' embeddings (computed once)
         self._held: dict[str, bool] = {}  # card uid -> whether the index holds an article it cites
+        self._card_words: dict[str, _CardWords] = {}  # card uid -> its token sets
 
     def _phrasing_vectors(self, hit: Hit) -> np.ndarray:
         uid = hit.unit.uid
@@ -110,6 +118,19 @@ class CardFitter:
             texts = list(hit.unit.extra.get("questions") or []) or [hit.unit.law]
             self._phrasings[uid] = np.asarray([self.kb.embedder.encode_query(t) for t in texts], dtype=np.float32)
         return self._phrasings[uid]
+
+    def _words(self, unit) -> "_CardWords":
+        """The card's own token sets (its phrasings, with their idf weight; answer; covered situation):
+        the same for every question, so tokenised once per card, not per answer."""
+        if unit.uid not in self._card_words:
+            phrasings = []
+            for phrasing in unit.extra.get("questions") or []:
+                tokens = set(tokenize(phrasing))
+                phrasings.append((tokens, sum(self.kb.sparse.idf(t) for t in tokens) or 1.0))
+            self._card_words[unit.uid] = _CardWords(
+                phrasings, set(tokenize(unit.law + " " + (unit.extra.get("answer") or ""))),
+                set(tokenize(covered_situation(unit.extra.get("scope", "")))))
+        return self._card_words[unit.uid]
 
     def _basis_held(self, unit) -> bool:
         if unit.uid not in self._held:
@@ -131,14 +152,12 @@ class CardFitter:
         idf = {t: self.kb.sparse.idf(t) for t in q_tokens}
         q_weight = sum(idf.values()) or 1.0
         overlap = 0.0
-        for phrasing in phrasings:
-            p_tokens = set(tokenize(phrasing))
+        words = self._words(unit)
+        for p_tokens, p_weight in words.phrasings:
             shared = sum(idf[t] for t in q_tokens & p_tokens)
-            p_weight = sum(self.kb.sparse.idf(t) for t in p_tokens) or 1.0
             recall, precision = shared / q_weight, shared / p_weight
             overlap = max(overlap, 2 * recall * precision / (recall + precision) if shared else 0.0)
-        answer_tokens = set(tokenize(unit.law + " " + (unit.extra.get("answer") or "")))
-        situation_tokens = set(tokenize(covered_situation(unit.extra.get("scope", ""))))
+        answer_tokens, situation_tokens = words.answer, words.situation
         excluded = [t for t in not_covered_terms(unit.extra.get("scope", "")) if len(t) >= 2]
         return {
             "phrasing_cos": float(np.max(vectors @ qvec)) if len(vectors) else 0.0,

@@ -14,13 +14,14 @@ import sys
 from pathlib import Path
 
 from ..config import Settings
+from ..database import DatabaseUnavailable
 from ..loop.accounts import ROLES, AccountError, Accounts, grids_text
 from ..records import Records
 from .common import print_json
 
 
 def _accounts() -> Accounts:
-    return Accounts(Records(Settings.load().data_dir / "farun.sqlite"))
+    return Accounts(Records.open(Settings.load()))
 
 
 def _password(args) -> str:
@@ -43,8 +44,8 @@ def _show(a: dict) -> str:
 
 
 def cmd_users(args) -> int:
-    accounts = _accounts()
     try:
+        accounts = _accounts()
         if args.action == "list":
             rows = accounts.list()
             if args.json:
@@ -66,7 +67,7 @@ def cmd_users(args) -> int:
             print(f"已更改 {args.name} 的密码")
         else:
             print(f"已{'启用' if args.action == 'enable' else '停用'}：{_show(accounts.set_active(args.name, args.action == 'enable'))}")
-    except AccountError as exc:
+    except (AccountError, DatabaseUnavailable) as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
     return 0

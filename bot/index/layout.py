@@ -6,8 +6,8 @@
 
 A build or update writes a new folder under builds/ and only then repoints `current`, so a
 crash at any moment leaves the previous index serving. Writers take `writing(root)` first: an
-update copies the index it replaces, so two at once (an upload in the app, a sync from cron)
-would otherwise lose one of the changes.
+update copies the index it replaces, so two at once (an upload in one worker process, a card
+published in another, a sync from cron) would otherwise lose one of the changes.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -73,15 +74,29 @@ def new_build_dir(root: Path) -> Path:
     return folder
 
 
+_held = threading.local()  # roots whose writer lock this thread holds (the lock is re-entrant per thread)
+
+
 @contextmanager
 def writing(root: Path) -> Iterator[None]:
-    """Hold the index's writer lock (other processes' builds and updates wait for it)."""
+    """Hold the index's writer lock (an flock on root/.lock) for the block: other threads' and
+    processes' builds and updates wait for it; readers never wait. A thread that holds it (the
+    admin service around a read-then-update) may enter it again (`builder.update` inside)."""
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as lock:
+    key = str(root.resolve())
+    held = getattr(_held, "roots", None)
+    if held is None:
+        held = _held.roots = set()
+    if key in held:
+        yield
+        return
+    with open(root / ".lock", "w") as lock:  # a file of its own per holder: flock then excludes threads too
         fcntl.flock(lock, fcntl.LOCK_EX)
+        held.add(key)
         try:
             yield
         finally:
+            held.discard(key)
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 

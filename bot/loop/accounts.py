@@ -10,7 +10,9 @@ the same way and logs in through the same `Accounts.login`.
 
 A login is a `Session` with a random token that expires Settings.admin_session_minutes after it
 was made (the web page keeps it in its state, the API takes it as `Authorization: Bearer`).
-Sessions live in memory: a restart logs everybody out, and nothing about them is written down.
+Sessions live in the records database (table `sessions`, by the SHA-256 of the token, never the
+token), so a login made on one worker process holds on every other and survives a restart until
+it expires; expiry is wall-clock time, the one clock all processes share.
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -109,7 +110,7 @@ class Session:
     name: str
     role: str
     grids: frozenset = frozenset()  # the grids an adviser covers; an admin sees every grid
-    expires: float = 0.0  # time.monotonic()
+    expires: float = 0.0  # Unix time (time.time())
 
     @property
     def is_admin(self) -> bool:
@@ -120,35 +121,31 @@ class Session:
 
     def to_json(self) -> dict:
         return {"name": self.name, "role": self.role, "grids": sorted(self.grids),
-                "expires_in": max(0, int(self.expires - time.monotonic()))}
+                "expires_in": max(0, int(self.expires - time.time()))}
 
 
 class Sessions:
-    """Login tokens → Session, expiring; thread-safe."""
+    """Login tokens → Session, expiring, kept in the records database (shared by every worker)."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._by_token: dict[str, Session] = {}
+    def __init__(self, records):
+        self.records = records
 
     def new(self, name: str, role: str, grids=()) -> Session:
-        now = time.monotonic()
+        now = time.time()
         s = Session(secrets.token_urlsafe(24), name, role, frozenset(grids), now + session_seconds())
-        with self._lock:
-            self._by_token = {t: x for t, x in self._by_token.items() if x.expires > now}
-            self._by_token[s.token] = s
+        self.records.add_session(s.token, s.name, s.role, s.grids, s.expires, now)
         return s
 
     def get(self, token: str | None) -> Session | None:
-        s = self._by_token.get(token or "")
-        return s if s is not None and s.expires > time.monotonic() else None
+        row = self.records.session(token, time.time()) if token else None
+        return None if row is None else Session(token, row["name"], row["role"], frozenset(row["grids"]), row["expires"])
 
     def drop(self, token: str | None) -> None:
-        with self._lock:
-            self._by_token.pop(token or "", None)
+        if token:
+            self.records.drop_sessions(token=token)
 
     def drop_user(self, name: str) -> None:
-        with self._lock:
-            self._by_token = {t: s for t, s in self._by_token.items() if s.name != name}
+        self.records.drop_sessions(name=name)
 
 
 class Accounts:
@@ -158,7 +155,7 @@ class Accounts:
     def __init__(self, records, env_admin=None):
         self.records = records
         self.env_admin = env_admin
-        self.sessions = Sessions()
+        self.sessions = Sessions(records)
 
     # ---- managing ------------------------------------------------------------------------
     def add(self, name: str, role: str, password: str, grids=None) -> dict:

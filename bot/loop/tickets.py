@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 import time
 import unicodedata
-from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -80,28 +78,23 @@ class Throttled(LoopError):
 
 
 class Throttle:
-    """At most `per_minute` calls per key (a client) and minute, sliding window; 0: unlimited."""
+    """At most `per_minute` calls per key (a client) in any 60 s; 0: unlimited. The calls are
+    counted in the records database (`bucket` names what is limited), so the limit holds across
+    worker processes."""
 
-    def __init__(self, per_minute: int):
-        self.per_minute = per_minute
-        self._hits: dict[str, deque] = {}
-        self._lock = threading.Lock()
+    def __init__(self, per_minute: int, records: Records, bucket: str):
+        self.per_minute, self.records, self.bucket = per_minute, records, bucket
 
     def __call__(self, key: str, record: bool = True) -> None:
         """Raise Throttled when `key` used its calls of the last minute; else count this one
         (record=False: only check)."""
         if self.per_minute <= 0:
             return
-        now = time.monotonic()
-        with self._lock:
-            q = self._hits.setdefault(key or "-", deque())
-            while q and now - q[0] > 60:
-                q.popleft()
-            if len(q) >= self.per_minute:
-                wait = max(1, int(60 - (now - q[0])) + 1)
-                raise Throttled(f"请求过于频繁：每分钟最多 {self.per_minute} 次，请 {wait} 秒后再试", retry_after=wait)
-            if record:
-                q.append(now)
+        now = time.time()
+        recent = self.records.recent_hits(self.bucket, key or "-", now, self.per_minute, record)
+        if len(recent) >= self.per_minute:
+            wait = max(1, int(60 - (now - recent[0])) + 1)  # when the oldest call leaves the minute
+            raise Throttled(f"请求过于频繁：每分钟最多 {self.per_minute} 次，请 {wait} 秒后再试", retry_after=wait)
 
 
 # ---- codes, text ---------------------------------------------------------------------------------

@@ -84,6 +84,13 @@ def unit_json(u: Unit) -> dict:
     }
 
 
+# A served knowledge base encodes one question at a time, on one BLAS thread: a single sentence
+# gives a second thread nothing to share, and while requests run in parallel the encoder's threads
+# only spin (2026-12-03, full index, 2 shared cores: 917 ms of CPU per answer with 2 threads, 75 ms
+# with 1, the same answers for 112 questions; docs/reliability.md). FARUN_THREADS is for builds.
+QUERY_THREADS = 1
+
+
 class KnowledgeBase:
     def __init__(self, folder: Path, settings: Settings, embedder=None):
         self.folder = folder
@@ -104,7 +111,7 @@ class KnowledgeBase:
         except Exception as exc:  # faiss/bm25s/sqlite raise many kinds; all mean the same to a user
             raise layout.IndexUnavailable(f"索引文件损坏或不完整（{exc}）：请运行 python -m bot build 重建") from exc
         add_words(self.catalog.law_names)  # the tokenizer keeps every law's names whole
-        self.embedder = embedder or load_embeddings(settings.embedding, settings.threads)
+        self.embedder = embedder or load_embeddings(settings.embedding, QUERY_THREADS)
         if self.embedder.dim != self.dense.dim:
             raise layout.IndexUnavailable("索引向量维度与模型不符：请运行 python -m bot build 重建")
         self.candidate_stage = CandidateStage(self.catalog, self.sparse, self.dense, self.embedder)
@@ -187,12 +194,13 @@ class KnowledgeBase:
         return self._cited([CitedArticle(law_norm, no, cn_to_int(m.group(2)) if m.group(2) else None)], filters or Filters())
 
     def _cited(self, citations: list[CitedArticle], f: Filters) -> list[Hit]:
-        allowed = set(self.catalog.ids[self.mask(f)].tolist())
-        hits = []
+        mask, ids, hits = self.mask(f), self.catalog.ids, []
         for c in citations:
-            for uid, unit in self.store.find_article([c.law_norm], c.article_no, c.sub_no):
-                if uid in allowed:
-                    hits.append(Hit(uid, unit, 1.0, {"exact": 1.0}, exact=True))
+            found = self.store.find_article([c.law_norm], c.article_no, c.sub_no)
+            rows = self.catalog.rows(np.array([uid for uid, _ in found], dtype=np.int64))
+            # the filters' mask at the found units' rows (not a set of every allowed id: 26k per lookup)
+            hits += [Hit(uid, unit, 1.0, {"exact": 1.0}, exact=True) for (uid, unit), row in zip(found, rows)
+                     if row < len(ids) and ids[row] == uid and mask[row]]
         return hits
 
     def _by_doc_number(self, q: str, mask: np.ndarray) -> list[Hit]:
