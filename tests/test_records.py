@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from bot.records import MIGRATIONS, Records, redact_log, topic_of
+from writers import run_threads, spawn
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_migrations_create_the_schema_once(records, records_target, tmp_path):
@@ -92,27 +90,13 @@ def test_bad_rating_is_refused(records):
 
 def test_concurrent_feedback_from_20_threads_and_4_processes_is_all_stored(records, records_target, tmp_path):
     qid = records.log_question("借钱不还怎么办")
-    errors = []
 
     def work(n):
-        try:
-            for i in range(10):
-                records.add_feedback(qid, "good" if (n + i) % 2 else "bad", f"线程{n}-{i}")
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for i in range(10):
+            records.add_feedback(qid, "good" if (n + i) % 2 else "bad", f"线程{n}-{i}")
 
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path\n"
-              "from bot.records import Records\n"
-              "target = sys.argv[2] if '://' in sys.argv[2] else Path(sys.argv[2])\n"
-              "r = Records(target, data_dir=Path(sys.argv[3]))\n"
-              "for i in range(25): r.add_feedback(int(sys.argv[4]), 'good', f'进程{i}')\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(records_target), str(tmp_path), str(qid)])
-             for _ in range(4)]
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    procs = spawn(f"for i in range(25): records.add_feedback({qid}, 'good', f'进程{{i}}')\n", records_target, tmp_path, 4)
+    errors = run_threads(work, 20)
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     assert not errors
     rows = records.feedback(limit=1000)
@@ -121,12 +105,8 @@ def test_concurrent_feedback_from_20_threads_and_4_processes_is_all_stored(recor
 
 def test_worker_processes_starting_together_migrate_once(records_target, tmp_path):
     """Several workers opening a new database at the same moment: each step runs once, none fails."""
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path\n"
-              "from bot.records import Records\n"
-              "target = sys.argv[2] if '://' in sys.argv[2] else Path(sys.argv[2])\n"
-              "print(Records(target, data_dir=Path(sys.argv[3])).schema_version())\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(records_target), str(tmp_path)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = spawn("print(records.schema_version())\n", records_target, tmp_path, 4,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [e for _, e in outs]
     assert {o.strip() for o, _ in outs} == {str(len(MIGRATIONS))}

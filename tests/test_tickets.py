@@ -4,13 +4,10 @@ and the migration of an existing records database; on SQLite and on PostgreSQL."
 from __future__ import annotations
 
 import subprocess
-import sys
-import threading
-from pathlib import Path
 
 import pytest
+from writers import run_threads, spawn
 
-ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "tickets-admin-pass-1"
 ADVISER_PW = "grid-adviser-pass-2"
 QUESTION = "外卖骑手被平台封号了怎么办"
@@ -112,13 +109,9 @@ def test_lookups_are_throttled(records):
 def test_a_limit_holds_across_worker_processes(records, records_target, tmp_path):
     """6 processes × 5 calls of one client against a limit of 12 a minute: exactly 12 are counted
     (Records.recent_hits, what Throttle asks, is the part that must be atomic across processes)."""
-    script = ("import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path\n"
-              "from bot.records import Records\n"
-              "target = sys.argv[2] if '://' in sys.argv[2] else Path(sys.argv[2])\n"
-              "r = Records(target, data_dir=Path(sys.argv[3]))\n"
-              "print(sum(len(r.recent_hits('api', '10.0.0.1', time.time(), 12)) < 12 for _ in range(5)))\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(records_target), str(tmp_path)],
-                              stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    procs = spawn("import time\n"
+                  "print(sum(len(records.recent_hits('api', '10.0.0.1', time.time(), 12)) < 12 for _ in range(5)))\n",
+                  records_target, tmp_path, 6, stdout=subprocess.PIPE, text=True)
     passed = [int(p.communicate(timeout=120)[0]) for p in procs]
     assert sum(passed) == 12, passed
     assert len(records.recent_hits("api", "10.0.0.1", __import__("time").time(), 12, record=False)) == 12
@@ -301,27 +294,15 @@ def test_concurrent_writers_lose_nothing(records_target, tmp_path):
 
     records = Records(records_target, data_dir=tmp_path)
     desk = TicketDesk(records, lambda: Grids.from_advisers([1]), lambda: None)
-    errors = []
 
     def work(n):
-        try:
-            for i in range(10):
-                desk.create(f"线程{n}的第{i}个问题", [], 1)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        for i in range(10):
+            desk.create(f"线程{n}的第{i}个问题", [], 1)
 
-    script = ("import sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path\n"
-              "from bot.records import Records\nfrom bot.loop.grids import Grids\nfrom bot.loop.tickets import TicketDesk\n"
-              "target = sys.argv[2] if '://' in sys.argv[2] else Path(sys.argv[2])\n"
-              "d = TicketDesk(Records(target, data_dir=Path(sys.argv[4])), lambda: Grids.from_advisers([1]), lambda: None)\n"
-              "for i in range(25): d.create(f'进程{sys.argv[3]}的第{i}个问题', [], 1)\n")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(ROOT), str(records_target), str(n), str(tmp_path)])
-             for n in range(3)]
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    procs = spawn("from bot.loop.grids import Grids\nfrom bot.loop.tickets import TicketDesk\n"
+                  "d = TicketDesk(records, lambda: Grids.from_advisers([1]), lambda: None)\n"
+                  "for i in range(25): d.create(f'进程{index}的第{i}个问题', [], 1)\n", records_target, tmp_path, 3)
+    errors = run_threads(work, 10)
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     assert not errors
     rows = records.tickets(limit=10_000)
