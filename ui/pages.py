@@ -21,7 +21,7 @@ from bot.loop.demand import GROUPINGS, demand as demand_list, demand_csv as dema
 from bot.loop.tickets import STATUSES as TICKET_STATUSES, LoopError
 from bot.index.layout import IndexUnavailable
 from bot.records import TOPICS
-from bot.retrieval.search import Filters
+from bot.retrieval.search import Filters, QueryError
 from bot.sources import LoadError
 from bot.units import CURRENT, EXPIRED, LEVELS, PENDING, POLICY_LEVEL, POLICY_TOPICS, STATUSES
 

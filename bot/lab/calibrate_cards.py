@@ -26,7 +26,7 @@ from ..answer.cardfit import FEATURES, TOP, CardFitter, FitWeights, card_article
 from ..config import Settings
 from ..retrieval.search import KnowledgeBase
 from ..units import QA_LEVEL
-from .data import load_questions, resolve, resolve_gold
+from .data import load_questions, resolve_gold
 from .eval import cross_validation, in_fold_order
 from .logistic import FOLDS, fit, out_of_fold
 
