@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from bot.answer import pipeline
 from bot.answer.composers.llm import LLMConfig
 from bot.answer.pipeline import AnswerPipeline
 from bot.answer.rewrite import condense
@@ -25,8 +26,11 @@ def server(chat_server):
 
 @pytest.fixture
 def llm(server, monkeypatch, answer_kb):
-    """A pipeline whose composer is the scripted server; the reply queue starts empty."""
+    """A pipeline whose composer is the scripted server; the reply queue starts empty. The fixture
+    corpus's leads are often unsure, and an unsure lead asks the resident before any composer runs
+    (tests/test_answer_fit.py): here every lead goes to the model."""
     monkeypatch.setenv("FARUN_LLM_API_KEY", SECRET)
+    monkeypatch.setattr(pipeline, "ASK_BELOW", 0.0)
     server.replies.clear()
     server.requests.clear()
     config = LLMConfig.from_env({"FARUN_LLM_MODEL": "scripted", "FARUN_LLM_BASE_URL": server.url,

@@ -9,6 +9,7 @@ import pytest
 
 from bot.lab import learn
 from bot.lab.data import Question
+from bot.lab import eval as eval_module
 from bot.lab.eval import evaluate
 from bot.retrieval import querymap
 from bot.retrieval.expansion import Expansion
@@ -111,11 +112,19 @@ def test_eval_cross_validates_a_reranker_trained_on_the_file(kb, tmp_path, monke
         row = evaluate(kb, _questions(rows), ["pipeline"], data_path=data)[0]
         again = evaluate(kb, _questions(rows), ["pipeline"], data_path=data)[0]
         other = evaluate(kb, _questions(rows), ["pipeline"], data_path=None)[0]
+        assert fitted == [1] and again["recall@10"] == row["recall@10"]  # fitted once per index and files
+        eval_module._FOLD_RERANKERS.pop(kb)  # as in a new process: the folds saved on disk are read back
+        kept = evaluate(kb, _questions(rows), ["pipeline"], data_path=data)[0]
+        assert fitted == [1] and kept["recall@10"] == row["recall@10"]
+        cache = eval_module._fold_cache(kb, [f["sha1"] for f in trained.trained_on["files"]])
+        cache.write_bytes(b"not a pickle")  # a damaged file is trained again, not trusted
+        eval_module._FOLD_RERANKERS.pop(kb)
+        redone = evaluate(kb, _questions(rows), ["pipeline"], data_path=data)[0]
     finally:
         kb.set_reranker(shipped)
     assert row["cv"] is True and other["cv"] is False
     assert row["queries"] == len(rows)
-    assert fitted == [1] and again["recall@10"] == row["recall@10"]  # the fold rerankers are fitted once per index and files
+    assert fitted == [1, 1] and redone["recall@10"] == row["recall@10"]
 
 
 def _unit(x):

@@ -34,7 +34,7 @@ def handover_reason(answer, clarified_before: int = 0) -> str:
         return "abstain"
     if asks_to_clarify(answer) and clarified_before + 1 >= 2:
         return "clarify_twice"
-    if answer.decision == "answer" and answer.led_by != "card" and answer.confidence < UNSURE:
+    if answer.led_by == "statute" and answer.confidence < UNSURE:  # answered, or asked which reading is meant
         return "unsure"
     return ""
 

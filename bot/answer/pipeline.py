@@ -44,6 +44,10 @@ SOURCES = {"resident": 6, "adviser": 5, "enterprise": 3}
 LLM_EXTRA_SOURCES = 2  # a model can weigh a few more than a reader can skim
 MAX_READINGS = 3
 CARD_READINGS = 2  # cards among the top hits that do not fit, offered as readings of the question
+# Below this calibrated confidence a resident is asked which reading is meant instead of being
+# answered (out of fold on LeCoQA dev, 2026-12-03: leads shown below 0.25 were right 14% of the
+# time, 0.25–0.3 28%, 0.3–0.4 38%; docs/benchmarks.md). Advisers still get the articles.
+ASK_BELOW = 0.25
 
 MESSAGES = {
     "empty": "问题是空的：请用一句话描述您遇到的法律问题，比如发生了什么、和谁有纠纷。",
@@ -165,6 +169,9 @@ class AnswerPipeline:
 
     # ---- responses -------------------------------------------------------------------------
     def _answer(self, s: dict) -> Iterator[dict]:
+        if (unsure := self._unsure(s)) is not None:
+            yield from unsure
+            return
         q, audience = s["rewritten"], s["audience"]
         fallback, removed = "", []
         for composer in ([self.llm] if self.llm else []) + [self.offline]:
@@ -212,6 +219,37 @@ class AnswerPipeline:
                           self.kb.settings.as_of.isoformat()) if audience == "adviser" else "",
                 notes=s["notes"]), "hits": s["hits"]}
             return
+
+    def _unsure(self, s: dict) -> Iterator[dict] | None:
+        """A resident's question whose lead the evidence hardly supports (no fitting card, calibrated
+        confidence below `ASK_BELOW`) is answered by asking which reading is meant, the articles
+        only named as possibly related, before any composer writes a word: such leads were the
+        governing rule about one time in seven, and a wrong answer is worse than none. None when the
+        answer can go ahead (or there are no readings to offer)."""
+        if s["audience"] != "resident":
+            return None
+        sources = self._sources(s)
+        lead = sources[0].unit if sources else None
+        if lead is None or lead.level == QA_LEVEL:
+            return None
+        lead_signals = signals(s["decision"], s["fits"], sources, s["hits"])
+        confidence = probability(lead_signals)
+        readings = self._readings(s, sources)
+        if confidence >= ASK_BELOW or len(readings) < 2:
+            return None
+        q = s["rewritten"]
+        referrals = refer(q, [lead.law])
+        verifier = Verifier(self.kb, q, sources, self.secrets)
+        text = verifier.run(self.offline.ask_reading(sources, readings, referrals))
+
+        def events() -> Iterator[dict]:
+            yield {"delta": text}
+            yield {"answer": Answer(
+                question=s["question"], rewritten_question=q, audience="resident", answer=text, decision="clarify",
+                citations=verifier.citations, removed_citations=verifier.removed, referral=referrals,
+                confidence=confidence, signals=lead_signals, led_by="statute", clarify=readings,
+                card_fit=s["fits"][0].probability if s["fits"] else 0.0, notes=s["notes"]), "hits": s["hits"]}
+        return events()
 
     def _readings(self, s: dict, sources: list[Source]) -> list[ClarifyOption]:
         """Readings of a question no card fits, to choose from: the situations of the cards among

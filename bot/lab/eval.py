@@ -8,11 +8,14 @@ never a gold answer, so it is skipped rather than counted as a miss.
 """
 from __future__ import annotations
 
+import hashlib
+import pickle
 import statistics
 import time
 import weakref
 from pathlib import Path
 
+from ..config import ROOT
 from ..retrieval.search import Filters, KnowledgeBase, SearchConfig
 from . import learn
 from .data import Question, present_keys, resolve_gold, unit_key
@@ -89,6 +92,38 @@ def in_fold_order(kb: KnowledgeBase, folds, n: int):
 _FOLD_RERANKERS: "weakref.WeakKeyDictionary[KnowledgeBase, dict]" = weakref.WeakKeyDictionary()
 
 
+# What fold rerankers are trained from besides the data and the index: the retrieval code, the
+# training code, the tokenizer and its word lists.
+_TRAINING_CODE = ("bot/retrieval/*.py", "bot/lab/learn/*.py", "bot/text.py", "bot/data/*")
+
+
+def _fold_cache(kb: KnowledgeBase, sha1s: list[str]) -> Path:
+    """Where the fold rerankers of these training files on this index are kept between runs:
+    training them takes 15–20 minutes on two cores, answering with them a minute, and they stay
+    the same until the data, the index or the training code change (all three are in the name)."""
+    digest = hashlib.sha1("|".join([*sha1s, kb.manifest.fingerprint]).encode())
+    for path in sorted(p for pattern in _TRAINING_CODE for p in ROOT.glob(pattern) if p.is_file()):
+        digest.update(path.read_bytes())
+    return kb.settings.data_dir / "lab" / f"folds-{digest.hexdigest()[:16]}.pickle"
+
+
+def _load_folds(path: Path):
+    """Fold rerankers this lab saved, or None (none yet, or unreadable: they are trained again)."""
+    try:
+        with path.open("rb") as f:
+            return pickle.load(f)  # written by _save_folds on this machine, never taken from elsewhere
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+
+
+def _save_folds(path: Path, folds) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_suffix(".part")
+    with part.open("wb") as f:
+        pickle.dump(folds, f)
+    part.replace(path)
+
+
 def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Path | None):
     """(fold of each of `resolved`, reranker per fold) when the shipped reranker was trained on
     `data_path`, so that no question is scored by a model that saw it; else None. The folds are
@@ -106,6 +141,8 @@ def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Pat
     if any(not p.exists() or learn.file_sha1(p) != f["sha1"] for p, f in zip(paths, files)):
         raise ValueError(f"重排模型训练用的文件（{'、'.join(names)}）须与 {data_path.name} 在同一目录且未改动，才能做交叉验证")
     done = _FOLD_RERANKERS.setdefault(kb, {})
+    if tuple(sha1s) not in done and (kept := _load_folds(cache := _fold_cache(kb, sha1s))) is not None:
+        done[tuple(sha1s)] = kept
     if tuple(sha1s) not in done:
         kb.set_reranker(None)
         try:
@@ -113,6 +150,7 @@ def cross_validation(kb: KnowledgeBase, resolved: list[Question], data_path: Pat
             done[tuple(sha1s)] = (counts, *learn.fold_rerankers(kb, questions))
         finally:
             kb.set_reranker(shipped)
+        _save_folds(cache, done[tuple(sha1s)])
     counts, fold, rerankers = done[tuple(sha1s)]
     start = sum(n for _, n in counts[: sha1s.index(sha1)])
     return fold[start:start + len(resolved)], rerankers
