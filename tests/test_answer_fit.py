@@ -52,6 +52,12 @@ def test_the_age_band_the_asker_is_in_is_quoted():
     assert "因不满十六周岁不予刑事处罚的" in quote  # the band that also covers thirteen
 
 
+def test_without_an_age_every_band_of_the_rule_is_quoted():
+    quote = _source(AGE_BANDS, "未成年人打伤了同学，要负刑事责任吗").quote()
+    for band in ("已满十六周岁的人犯罪", "已满十四周岁不满十六周岁", "已满十二周岁不满十四周岁", "因不满十六周岁不予刑事处罚"):
+        assert band in quote
+
+
 def test_an_exception_is_quoted_with_the_rule_it_qualifies():
     text = ("承运人对运输过程中货物的毁损、灭失承担赔偿责任。但是，承运人能证明货物的毁损、灭失是因不可抗力、货物本身的"
             "自然性质或者合理损耗以及托运人、收货人的过错造成的，不承担赔偿责任。\n其他款项的规定与本问题无关，只是为了让条文足够长，"

@@ -29,6 +29,7 @@ PICK_SHARE = 0.7  # further sentences are picked only when they match nearly as 
 WHOLE_CHARS = 150  # an article this short is quoted whole: cutting it saves nothing and can mislead
 KEEP_RANKED = 2  # top-ranked hits kept whatever their word overlap
 MAX_ITEMS = 6  # list items quoted under one lead sentence before the rest are elided
+MAX_BANDS = 5  # age bands of one article quoted together when the question gives no age
 
 
 @lru_cache(maxsize=1)
@@ -162,6 +163,11 @@ def make_source(kb: KnowledgeBase, n: int, hit: Hit, question: str, keep: int = 
     ranked = sorted(range(len(pieces)), key=lambda i: scores[i], reverse=True)
     best = scores[ranked[0]][0]
     picked = [i for i in ranked[:keep] if scores[i][0] >= PICK_SHARE * best and (scores[i][0] > 0 or i == ranked[0])]
+    if not ages and any(_AGE_BOUND.search(pieces[i].text) for i in picked):
+        # No age given ("未成年人打人了"): which band applies is the answer, so one band alone
+        # (the one sharing most words) would mislead; the article's bands are quoted together.
+        bands = [i for i, p in enumerate(pieces) if _AGE_BOUND.search(p.text)]
+        picked = list(dict.fromkeys(picked + bands))[:max(keep, MAX_BANDS)]
     return Source(n, hit, pieces, sorted(picked), relevance)
 
 
