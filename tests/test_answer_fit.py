@@ -73,6 +73,14 @@ def test_a_rule_is_not_cut_at_its_semicolon():
     assert "申请支付令" in quote and quote.startswith("用人单位应当按时足额支付劳动报酬；")
 
 
+def test_a_heading_like_opening_is_quoted_with_the_rule_after_it():
+    text = ("禁止从建筑物中抛掷物品。从建筑物中抛掷物品造成他人损害的，由侵权人依法承担侵权责任；经调查难以确定具体侵权人的，"
+            "由可能加害的建筑物使用人给予补偿。\n" + "与本问题无关的另一款规定，写得很长很长，只是为了让整条超过整条照录的长度上限。" * 3)
+    quote = _source(text, "楼上扔下来的花盆把我砸伤了").quote()
+    assert quote.startswith("禁止从建筑物中抛掷物品。从建筑物中抛掷物品造成他人损害的") and "给予补偿" in quote
+    assert "另一款" not in quote
+
+
 def test_a_short_article_is_quoted_whole():
     text = "第一句规定甲。第二句规定乙。"
     assert _source(text, "乙").quote() == text

@@ -30,6 +30,9 @@ WHOLE_CHARS = 150  # an article this short is quoted whole: cutting it saves not
 KEEP_RANKED = 2  # top-ranked hits kept whatever their word overlap
 MAX_ITEMS = 6  # list items quoted under one lead sentence before the rest are elided
 MAX_BANDS = 5  # age bands of one article quoted together when the question gives no age
+# A quote shorter than this is a heading-like opening ("禁止从建筑物中抛掷物品。"): the rule that
+# decides follows it in the same paragraph (who is liable, who compensates), so it is quoted on.
+MIN_QUOTE_CHARS = 40
 
 
 @lru_cache(maxsize=1)
@@ -137,6 +140,11 @@ class Source:
             items = [j for j, p in enumerate(self.pieces) if p.lead == i]
             if items and not shown.intersection(items):  # a picked list intro quotes its list
                 shown.update(items[:MAX_ITEMS])
+        last = max(shown, default=-1)
+        while 0 <= last < len(self.pieces) - 1 and self.pieces[last + 1].para == self.pieces[last].para \
+                and sum(len(self.pieces[i].text) for i in shown) < MIN_QUOTE_CHARS:
+            last += 1
+            shown.add(last)
         return sorted(shown)
 
 
