@@ -39,7 +39,7 @@ def test_manifest(built_index, laws_db):
     m = layout.Manifest.load(layout.current(settings.index_dir))
     assert m == kb.manifest
     assert (m.embedding, m.dim, m.format) == ("usem3", 512, layout.FORMAT)
-    assert m.units == kb.store.count() == sum(m.sources.values()) == kb.dense.index.ntotal
+    assert m.units == kb.store.count() == sum(m.sources.values()) == kb.backend.dense.index.ntotal
     assert m.sources["laws.db"] == sqlite3.connect(laws_db).execute("SELECT COUNT(*) FROM articles").fetchone()[0]
     assert any(k.startswith("folder:") for k in m.sources)
     assert re.fullmatch(r"[0-9a-f]{16}", m.fingerprint)
@@ -166,7 +166,7 @@ def test_rebuild_reuses_vectors_of_unchanged_passages(small_settings, embedder):
     assert seen == []  # nothing changed, nothing embedded
     uid = first.store.get([0])[0].uid
     same = next(i for i, u in second.store.get(list(range(second.store.count()))).items() if u.uid == uid)
-    assert np.allclose(first.dense.index.reconstruct(0), second.dense.index.reconstruct(same))
+    assert np.allclose(first.backend.dense.index.reconstruct(0), second.backend.dense.index.reconstruct(same))
 
 
 def _new_document(tmp_path):
@@ -195,7 +195,7 @@ def test_incremental_add_and_remove(small_settings, embedder, tmp_path):
     new = _new_document(tmp_path)
     m = update(small_settings, add=new, embedder=embedder)
     kb1 = KnowledgeBase.open(small_settings, embedder=embedder)
-    assert m.units == kb1.store.count() == kb1.dense.index.ntotal == len(before) + 3
+    assert m.units == kb1.store.count() == kb1.backend.dense.index.ntotal == len(before) + 3
     assert m.sources["update"] == 3
     hits = kb1.search(query, k=5)
     assert hits[0].unit.law == "快递从业人员权益保障条例"
@@ -208,7 +208,7 @@ def test_incremental_add_and_remove(small_settings, embedder, tmp_path):
     update(small_settings, remove_docs=[new[0].doc_id], embedder=embedder)
     kb2 = KnowledgeBase.open(small_settings, embedder=embedder)
     assert _snapshot(kb2) == before
-    assert kb2.dense.index.ntotal == len(before)
+    assert kb2.backend.dense.index.ntotal == len(before)
     everything = Filters(status=["all"])
     assert all(h.unit.law != "快递从业人员权益保障条例" for h in kb2.search(query, k=20, filters=everything))
     assert kb2.article("快递从业人员权益保障条例", 2) == []
