@@ -22,6 +22,7 @@ index, on which the reranker was trained.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import jieba
@@ -57,10 +58,19 @@ def collection_name(folder: Path) -> str:
     return PREFIX + re.sub(r"\W", "_", folder.name)
 
 
+@lru_cache(maxsize=1)
+def _plain_jieba() -> jieba.Tokenizer:
+    """jieba with its own dictionary only: milvus-lite, running in this process, teaches the
+    shared default instance each collection's words, which a server's jieba would not know."""
+    tk = jieba.Tokenizer()
+    tk.initialize()
+    return tk
+
+
 def taught_words(vocabulary: set[str]) -> list[str]:
     """The tokens jieba alone would cut into parts: the analyzer is taught them to keep them whole.
     "_default_" keeps Milvus's own dictionary as well (a server's jieba replaces it otherwise)."""
-    return ["_default_"] + sorted(w for w in vocabulary if len(w) > 1 and jieba.lcut(w, HMM=True) != [w])
+    return ["_default_"] + sorted(w for w in vocabulary if len(w) > 1 and _plain_jieba().lcut(w, HMM=True) != [w])
 
 
 def publish(client, name: str, ids: list[int], tokens: list[str], vectors: np.ndarray) -> None:
@@ -79,14 +89,17 @@ def publish(client, name: str, ids: list[int], tokens: list[str], vectors: np.nd
                                  input_field_names=["text"], output_field_names=["bm25"]))
     index = client.prepare_index_params()
     index.add_index("vector", index_type="FLAT", metric_type="IP")  # exact, as FAISS's flat index
+    # BM25's parameters as one JSON "params" entry: pymilvus flattens a plain dict into separate
+    # entries, which milvus-lite ignores (k1 stayed 1.5); a server reads both forms
     index.add_index("bm25", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
-                    params={"bm25_k1": K1, "bm25_b": B})
+                    params={"params": {"bm25_k1": K1, "bm25_b": B}})
     if client.has_collection(name):  # left by a build that failed after creating it
         client.drop_collection(name)
     client.create_collection(name, schema=schema, index_params=index)
     for start in range(0, len(ids), INSERT_BATCH):
         end = start + INSERT_BATCH
-        client.insert(name, [{"id": int(i), "vector": v.tolist(), "text": t[:MAX_TEXT]}
+        # a unit without tokens counts one, as in bm25s (bot.index.sparse), for the same mean length
+        client.insert(name, [{"id": int(i), "vector": v.tolist(), "text": (t or "∅")[:MAX_TEXT]}
                              for i, t, v in zip(ids[start:end], tokens[start:end], vectors[start:end])])
     client.flush(name)
     client.load_collection(name)
@@ -94,17 +107,14 @@ def publish(client, name: str, ids: list[int], tokens: list[str], vectors: np.nd
 
 def switch(client, name: str) -> None:
     """Point the alias at collection `name`, then drop the builds' collections older than the one it replaced."""
-    aliases = client.list_aliases(name).get("aliases", [])
-    replaced = ""
-    try:
-        replaced = client.describe_alias(ALIAS).get("collection_name", "")
-    except Exception:  # no alias yet: the first build
+    ours = [c for c in client.list_collections() if c.startswith(PREFIX)]
+    replaced = next((c for c in ours if ALIAS in client.list_aliases(c).get("aliases", [])), "")
+    if not replaced:
         client.create_alias(name, ALIAS)
-    else:
-        if ALIAS not in aliases:
-            client.alter_alias(name, ALIAS)
-    for old in client.list_collections():
-        if old.startswith(PREFIX) and old not in (name, replaced):
+    elif replaced != name:
+        client.alter_alias(name, ALIAS)
+    for old in ours:
+        if old not in (name, replaced):
             client.drop_collection(old)
 
 
@@ -120,8 +130,10 @@ class Collection:
     def bm25(self, tokens: list[str], n: int, ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids, BM25 scores) of the n best units, among `ids` when given."""
         hits = self._search([" ".join(tokens)], "bm25", n, ids)[0]
-        # milvus-lite gives a BM25 score as a negative distance (smaller is better), a server as the score
-        return hits[0], np.abs(hits[1])
+        # milvus-lite gives a BM25 score as a negative distance (smaller is better), a server as the
+        # score; Milvus's BM25 has the (k1 + 1) factor of Robertson's form, which bm25s's (Lucene's)
+        # leaves out: divided by it, the score is the in-process one that the reranker reads raw
+        return hits[0], np.abs(hits[1]) / (K1 + 1)
 
     def dense(self, vectors: list[np.ndarray], n: int, ids: np.ndarray | None = None) -> list[np.ndarray]:
         """Ids of the n nearest units to each vector (inner product), among `ids` when given."""
