@@ -52,3 +52,85 @@ def test_same_results_as_in_process(milvus_kb, kb, question):
     assert ranking(milvus_kb, question) == ranking(kb, question)
     ours, theirs = milvus_kb.search(question, k=5), kb.search(question, k=5)
     assert [h.parts["bm25"] for h in ours] == pytest.approx([h.parts["bm25"] for h in theirs], rel=5e-3)
+
+
+@pytest.mark.parametrize("question, filters", [
+    ("保证人承担保证责任", Filters(level=["司法解释"])),
+    ("工资支付", Filters(level=["行政法规"])),
+    ("赔偿", Filters(law=["劳动合同法"])),
+    ("供热", Filters(region=["山东省"])),
+    ("担保 保证", Filters(status=["已废止"])),
+    ("保证期间", Filters(status=["all"])),
+    ("劳动合同", Filters(level=["宪法"])),
+])
+def test_filters_as_in_process(milvus_kb, kb, question, filters):
+    """Narrow masks go to Milvus as id lists, broad ones filter an over-fetch: both as FAISS."""
+    assert ranking(milvus_kb, question, filters) == ranking(kb, question, filters)
+
+
+def test_another_day_filters_by_that_days_status(milvus_kb, kb):
+    """Statuses are the day's (the catalog's mask), never those stored at build time."""
+    day = "2020-01-01"
+    assert ranking(milvus_kb.on(day), "保证期间") == ranking(kb.on(day), "保证期间")
+
+
+def _courier_law(tmp_path):
+    path = tmp_path / "行政法规" / "快递从业人员权益保障条例.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "# 快递从业人员权益保障条例\n\n<!-- INFO END -->\n\n## 第一章 总则\n\n"
+        "第一条 为了保障快递员的合法权益，制定本条例。\n\n"
+        "第二条 快递企业不得以派送超时为由对快递员处以罚款。\n", encoding="utf-8")
+    return markdown.load_file(path, source="update").units
+
+
+def test_update_swaps_in_a_new_collection(lite, small_settings, embedder, tmp_path):
+    settings = dataclasses.replace(small_settings, index_backend="milvus")
+    build(settings, progress=False, embedder=embedder)
+    first = KnowledgeBase.open(settings, embedder=embedder)
+    client = first.backend.collection.client
+    query = "快递员派送超时被罚款怎么办"
+    assert all(h.unit.law != "快递从业人员权益保障条例" for h in first.search(query))
+
+    new = _courier_law(tmp_path)
+    m = update(settings, add=new, embedder=embedder)
+    second = KnowledgeBase.open(settings, embedder=embedder)
+    assert m.collection != first.manifest.collection
+    assert client.describe_alias(milvus.ALIAS)["collection_name"] == m.collection
+    assert second.search(query, k=3)[0].unit.law == "快递从业人员权益保障条例"
+    # the replaced collection stays for workers that still serve it, and still answers as before
+    assert first.search(query)[0].unit.law != "快递从业人员权益保障条例"
+
+    update(settings, remove_docs=[new[0].doc_id], embedder=embedder)
+    third = KnowledgeBase.open(settings, embedder=embedder)
+    assert set(client.list_collections()) == {m.collection, third.manifest.collection}  # the first one dropped
+    assert all(h.unit.law != "快递从业人员权益保障条例" for h in third.search(query, k=20, filters=Filters(status=["all"])))
+    assert client.get_collection_stats(third.manifest.collection)["row_count"] == first.manifest.units
+
+
+def test_in_process_index_opened_with_milvus_says_to_rebuild(built_index, embedder):
+    settings = dataclasses.replace(built_index[0], index_backend="milvus")
+    with pytest.raises(layout.IndexUnavailable, match="python -m bot build"):
+        KnowledgeBase.open(settings, embedder=embedder)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("uri", ["milvus.example:19530", "http://127.0.0.1:{port}"])
+def test_bad_uri_is_a_clear_error(small_settings, embedder, monkeypatch, uri):
+    monkeypatch.setattr(milvus, "CONNECT_TIMEOUT", 1.0)
+    settings = dataclasses.replace(small_settings, index_backend="milvus", milvus_uri=uri.format(port=_free_port()))
+    with pytest.raises(layout.IndexUnavailable, match="FARUN_MILVUS_URI"):
+        build(settings, progress=False, embedder=embedder)
+    assert not (settings.index_dir / "current").exists()  # nothing swapped in
+
+
+def test_unknown_backend_is_refused():
+    from bot.config import Settings
+
+    with pytest.raises(ValueError, match="FARUN_INDEX_BACKEND"):
+        Settings.load({"FARUN_INDEX_BACKEND": "elastic"})
