@@ -12,7 +12,6 @@ pytest.importorskip("pymilvus", reason="pymilvus is not installed (requirements-
 from bot.index import layout, milvus  # noqa: E402
 from bot.index.builder import build, update  # noqa: E402
 from bot.retrieval.search import Filters, KnowledgeBase  # noqa: E402
-from bot.sources import markdown  # noqa: E402
 
 QUESTIONS = ["公司不签劳动合同怎么办", "房东不退押金", "被公司辞退有没有经济补偿", "商标被人抢注了怎么办",
              "离婚时财产怎么分", "借钱不还可以起诉吗"]
@@ -74,17 +73,7 @@ def test_another_day_filters_by_that_days_status(milvus_kb, kb):
     assert ranking(milvus_kb.on(day), "保证期间") == ranking(kb.on(day), "保证期间")
 
 
-def _courier_law(tmp_path):
-    path = tmp_path / "行政法规" / "快递从业人员权益保障条例.md"
-    path.parent.mkdir(parents=True)
-    path.write_text(
-        "# 快递从业人员权益保障条例\n\n<!-- INFO END -->\n\n## 第一章 总则\n\n"
-        "第一条 为了保障快递员的合法权益，制定本条例。\n\n"
-        "第二条 快递企业不得以派送超时为由对快递员处以罚款。\n", encoding="utf-8")
-    return markdown.load_file(path, source="update").units
-
-
-def test_update_swaps_in_a_new_collection(lite, small_settings, embedder, tmp_path):
+def test_update_swaps_in_a_new_collection(lite, small_settings, embedder, courier_law):
     settings = dataclasses.replace(small_settings, index_backend="milvus")
     build(settings, progress=False, embedder=embedder)
     first = KnowledgeBase.open(settings, embedder=embedder)
@@ -92,7 +81,7 @@ def test_update_swaps_in_a_new_collection(lite, small_settings, embedder, tmp_pa
     query = "快递员派送超时被罚款怎么办"
     assert all(h.unit.law != "快递从业人员权益保障条例" for h in first.search(query))
 
-    new = _courier_law(tmp_path)
+    new = courier_law
     m = update(settings, add=new, embedder=embedder)
     second = KnowledgeBase.open(settings, embedder=embedder)
     assert m.collection != first.manifest.collection

@@ -35,7 +35,7 @@ PREFIX = "farun_"
 K1, B = 1.2, 0.75  # as the in-process BM25 (bot.index.sparse)
 INSERT_BATCH = 1000
 CONNECT_TIMEOUT = 10.0  # seconds: a wrong server address fails within this, with the address named
-MAX_TEXT = 65535  # the longest VARCHAR Milvus stores
+MAX_TEXT = 65535  # bytes, the longest VARCHAR Milvus stores (the longest unit here: 33 kB of tokens)
 
 
 def connect(uri: str):
@@ -99,10 +99,15 @@ def publish(client, name: str, ids: list[int], tokens: list[str], vectors: np.nd
     for start in range(0, len(ids), INSERT_BATCH):
         end = start + INSERT_BATCH
         # a unit without tokens counts one, as in bm25s (bot.index.sparse), for the same mean length
-        client.insert(name, [{"id": int(i), "vector": v.tolist(), "text": (t or "∅")[:MAX_TEXT]}
+        client.insert(name, [{"id": int(i), "vector": v.tolist(), "text": _fit(t or "∅")}
                              for i, t, v in zip(ids[start:end], tokens[start:end], vectors[start:end])])
     client.flush(name)
     client.load_collection(name)
+
+
+def _fit(text: str) -> str:
+    """The text cut to what a VARCHAR holds, at a character boundary."""
+    return text.encode()[:MAX_TEXT].decode(errors="ignore")
 
 
 def switch(client, name: str) -> None:
