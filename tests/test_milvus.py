@@ -29,7 +29,8 @@ def lite(tmp_path_factory):
 @pytest.fixture(scope="module")
 def milvus_kb(lite, built_index, tmp_path_factory, embedder):
     """The fixture corpus of `built_index`, built again with the Milvus backend."""
-    settings = dataclasses.replace(built_index[0], index_dir=tmp_path_factory.mktemp("milvus-index"), index_backend="milvus")
+    settings = dataclasses.replace(built_index[0], index_dir=tmp_path_factory.mktemp("milvus-index"),
+                                   index_backend="milvus")
     build(settings, progress=False, embedder=embedder)
     return KnowledgeBase.open(settings, embedder=embedder)
 

@@ -157,5 +157,5 @@ class Collection:
             return [(np.zeros(0, np.int64), np.zeros(0, np.float32)) for _ in data]
         where = f"id in [{','.join(str(int(i)) for i in ids)}]" if ids is not None else ""
         found = self.client.search(self.name, data=data, anns_field=field, limit=n, filter=where, output_fields=[])
-        return [(np.array([h["id"] for h in hits], dtype=np.int64), np.array([h["distance"] for h in hits], dtype=np.float32))
-                for hits in found]
+        return [(np.array([h["id"] for h in hits], dtype=np.int64),
+                 np.array([h["distance"] for h in hits], dtype=np.float32)) for hits in found]

@@ -114,7 +114,8 @@ def main() -> None:
         for backend in args.backend:
             # a process per size and backend: its peak RSS is that index's alone
             receive, send = multiprocessing.Pipe(duplex=False)
-            child = multiprocessing.get_context("spawn").Process(target=measure, args=(folder, times, backend, queries, send))
+            child = multiprocessing.get_context("spawn").Process(
+                target=measure, args=(folder, times, backend, queries, send))
             child.start()
             send.close()  # the child's end only: a child that fails ends recv() with EOFError
             print(json.dumps(receive.recv(), ensure_ascii=False), flush=True)
