@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-pytest.importorskip("pymilvus", reason="pymilvus is not installed (requirements-dev.txt)")
+pytest.importorskip("pymilvus", reason="pymilvus is not installed (requirements.txt)")
 
 from bot.index import layout, milvus  # noqa: E402
 from bot.index.builder import build, update  # noqa: E402
