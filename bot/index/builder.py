@@ -1,7 +1,9 @@
 """Build an index from sources, or update one by adding and removing documents.
 
 Both write a fresh folder and swap it in (bot.index.layout), so readers never see a half-written
-index. An update copies the previous store and vectors and only embeds the new units.
+index. An update copies the previous store and vectors and only embeds the new units. With the
+Milvus backend the folder is also loaded into a collection of its own before the swap, and the
+alias is pointed at it after (bot.index.milvus).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from ..numerals import article_key
 from ..units import CURRENT, QA_LEVEL, Unit
 from ..validity import Repeal, apply_validity, load_overrides, load_restored, override_counts
 from . import layout
+from . import milvus
 from .dense import DenseIndex
 from .sparse import SparseIndex
 from .store import UnitStore
@@ -146,6 +149,29 @@ def _write(settings: Settings, folder: Path, units: list[Unit], vectors: np.ndar
     return manifest
 
 
+def _to_milvus(settings: Settings, folder: Path, manifest: layout.Manifest):
+    """With the Milvus backend, the written folder's units loaded into a new collection, which
+    the manifest then names; returns the client for the alias switch after the swap (None in-process)."""
+    if settings.index_backend != "milvus":
+        return None
+    client = milvus.connect(settings.milvus_target)
+    store = UnitStore(folder / layout.STORE, readonly=True)
+    rows = store.columns("tokens")
+    store.close()
+    ids = [r["id"] for r in rows]
+    vectors = DenseIndex.load(folder).index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+    manifest.collection = milvus.collection_name(folder)
+    milvus.publish(client, manifest.collection, ids, [r["tokens"] or "" for r in rows], vectors)
+    manifest.save(folder)
+    return client
+
+
+def _swap_in(settings: Settings, folder: Path, manifest: layout.Manifest, client) -> None:
+    layout.swap_in(settings.index_dir, folder)
+    if client is not None:
+        milvus.switch(client, manifest.collection)
+
+
 def build(settings: Settings, progress: bool = True, embedder=None) -> layout.Manifest:
     """Build the whole index from scratch and swap it in."""
     loaded = collect(settings)
@@ -157,10 +183,11 @@ def build(settings: Settings, progress: bool = True, embedder=None) -> layout.Ma
         folder = layout.new_build_dir(settings.index_dir)
         try:
             manifest = _write(settings, folder, loaded.units, vectors, embedder, loaded.skipped)
+            client = _to_milvus(settings, folder, manifest)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        layout.swap_in(settings.index_dir, folder)
+        _swap_in(settings, folder, manifest, client)
     return manifest
 
 
@@ -205,10 +232,11 @@ def update(settings: Settings, add: list[Unit] | None = None, remove_docs: list[
             new = _manifest(settings, embedder, store, store.units(), manifest.skipped)
             store.close()
             new.save(folder)
+            client = _to_milvus(settings, folder, new)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        layout.swap_in(settings.index_dir, folder)
+        _swap_in(settings, folder, new, client)
     return new
 
 

@@ -3,6 +3,7 @@
     index/
       current -> builds/20261129-140501-ab12   (symlink, replaced atomically)
       builds/<stamp>/units.sqlite, dense.faiss, bm25/, manifest.json
+      milvus.db                                 (FARUN_INDEX_BACKEND=milvus with milvus-lite: bot.index.milvus)
 
 A build or update writes a new folder under builds/ and only then repoints `current`, so a
 crash at any moment leaves the previous index serving. Writers take `writing(root)` first: an
@@ -47,6 +48,7 @@ class Manifest:
     format: int = FORMAT
     # entries of bot/data/validity_overrides.json that applied at build time, with unit counts
     overrides: list[dict] = field(default_factory=list)
+    collection: str = ""  # the Milvus collection holding this build (bot.index.milvus); none in-process
 
     def save(self, folder: Path) -> None:
         (folder / MANIFEST).write_text(json.dumps(asdict(self), ensure_ascii=False, indent=1), encoding="utf-8")

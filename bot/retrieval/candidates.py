@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import faiss
 import numpy as np
 
-from ..index.dense import DenseIndex
-from ..index.sparse import SparseIndex
 from . import fusion
+from .backends import InMilvus, InProcess
 from .catalog import Catalog
 from .expansion import Expansion, article_id
 from .querymap import QueryMap
@@ -40,19 +38,10 @@ def vocabulary_scores(vocabulary: dict[str, Expansion], tokens: list[str]) -> di
     return {level: learned.scores(tokens) for level, learned in vocabulary.items()}
 
 
-def stored_vectors(dense: DenseIndex) -> np.ndarray:
-    """A zero-copy view of FAISS's stored vectors, in unit-id order, for scoring candidates."""
-    flat = faiss.downcast_index(dense.index.index)
-    n, d = flat.ntotal, flat.d
-    vectors = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
-    order = np.argsort(faiss.vector_to_array(dense.index.id_map))
-    return vectors if np.array_equal(order, np.arange(n)) else vectors[order]
-
-
 class CandidateStage:
-    def __init__(self, catalog: Catalog, sparse: SparseIndex, dense: DenseIndex, embedder):
-        self.catalog, self.sparse, self.dense, self.embedder = catalog, sparse, dense, embedder
-        self.vectors = stored_vectors(dense)
+    def __init__(self, catalog: Catalog, backend: InProcess | InMilvus, embedder):
+        """`backend`: where the BM25 and dense searches run (`backends`, FARUN_INDEX_BACKEND)."""
+        self.catalog, self.backend, self.embedder = catalog, backend, embedder
 
     def candidates(self, q: str, tokens: list[str], mask: np.ndarray, cfg: SearchConfig,
                    methods=("bm25", "dense"), by_target: dict[str, dict[str, float]] | None = None,
@@ -63,11 +52,9 @@ class CandidateStage:
         ids_all, columns = self.catalog.ids, self.catalog.columns
         by_target = by_target or {}
         rankings: dict[str, np.ndarray] = {}
-        bm25_all = None
+        bm25_of = None
         if "bm25" in methods:
-            bm25_all = np.where(mask, self.sparse.scores(tokens), 0.0)
-            top = np.argsort(-bm25_all)[: cfg.candidates]
-            rankings["bm25"] = ids_all[top[bm25_all[top] > 0]]
+            rankings["bm25"], bm25_of = self.backend.bm25(tokens, mask, cfg.candidates)
         expansion_all = np.zeros(len(ids_all))
         if "article" in by_target:
             expansion_all = np.where(mask, self._article_scores(by_target["article"]), 0.0)
@@ -75,10 +62,9 @@ class CandidateStage:
             rankings["expansion"] = ids_all[top[expansion_all[top] > 0]]
         raw = self.embedder.encode_query(q) if "dense" in methods else None
         mapped = query_map.apply(raw) if raw is not None and query_map is not None else None
-        if raw is not None:
-            rankings["dense"] = self._dense(raw, mask, cfg.candidates)
-        if mapped is not None:
-            rankings["mapped"] = self._dense(mapped, mask, cfg.candidates)
+        queries = {name: v for name, v in (("dense", raw), ("mapped", mapped)) if v is not None}
+        if queries:
+            rankings.update(zip(queries, self.backend.dense_top(list(queries.values()), mask, cfg.candidates)))
         ids = np.array(list(dict.fromkeys(np.concatenate([np.zeros(0, np.int64), *rankings.values()]).tolist())),
                        dtype=np.int64)
         pos = self.catalog.rows(ids)
@@ -88,9 +74,10 @@ class CandidateStage:
             where = {u: r for r, u in enumerate(rankings.get(name, np.zeros(0, np.int64)).tolist())}
             return np.array([where.get(u, cfg.candidates) for u in ids.tolist()], dtype=np.float64)
 
-        bm25 = bm25_all[pos] if bm25_all is not None else np.zeros(n)
-        cosine = self.vectors[pos] @ raw if raw is not None else np.zeros(n)
-        dense = self.vectors[pos] @ mapped if mapped is not None else cosine
+        bm25 = bm25_of(pos) if bm25_of is not None else np.zeros(n)
+        vectors = self.backend.vectors(pos) if raw is not None else None
+        cosine = vectors @ raw if raw is not None else np.zeros(n)
+        dense = vectors @ mapped if mapped is not None else cosine
         if cfg.method == "rrf":
             # the fused score is the text's own evidence (BM25 and the plain cosine): the learned
             # vocabulary and query map add candidates and reranker features, but cards are
@@ -119,13 +106,3 @@ class CandidateStage:
         for i, refs in self.catalog.cites.items():
             out[i] = max((by_article.get(article_id(*r), 0.0) for r in refs), default=0.0)
         return out
-
-    def _dense(self, vector: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
-        """Ids of the top-n dense hits among the units the mask allows. A broad mask (the
-        default, current-only) over-fetches and filters, which is faster than an id selector."""
-        share = mask.mean() if len(mask) else 1.0
-        ids_all = self.catalog.ids
-        if share < 0.5:
-            return self.dense.search(vector, n, ids_all[mask])[0]
-        ids, _ = self.dense.search(vector, int(n / share * 1.5) + 10)
-        return ids[mask[np.searchsorted(ids_all, ids)]][:n]

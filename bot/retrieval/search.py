@@ -24,7 +24,6 @@ import numpy as np
 from ..config import Settings
 from ..embeddings import load_embeddings
 from ..index import layout
-from ..index.dense import DenseIndex
 from ..index.sparse import SparseIndex
 from ..index.store import UnitStore
 from ..lawnames import norm_title
@@ -32,6 +31,7 @@ from ..numerals import ARTICLE_RE, cn_to_int
 from ..sync import state as sync_state
 from ..text import MAX_QUERY_CHARS, add_words, normalize, tokenize
 from ..units import CURRENT, EXPIRED, PENDING, POLICY_LEVEL, QA_LEVEL, Unit
+from .backends import open_backend
 from .candidates import CandidateStage, SearchConfig, vocabulary_scores
 from .catalog import Catalog, Filters, doc_number_key
 from .citations import CitedArticle, find_citations
@@ -105,16 +105,18 @@ class KnowledgeBase:
             )
         try:
             self.store = UnitStore(folder / layout.STORE, readonly=True, as_of=settings.as_of)
-            self.dense = DenseIndex.load(folder)
-            self.sparse = SparseIndex.load(folder)
+            self.sparse = SparseIndex.load(folder)  # also the words' document frequencies the answer layers read
             self.catalog = Catalog(self.store, settings.as_of)
+            self.backend = open_backend(settings, folder, self.manifest, self.catalog, self.sparse)
+        except layout.IndexUnavailable:
+            raise
         except Exception as exc:  # faiss/bm25s/sqlite raise many kinds; all mean the same to a user
             raise layout.IndexUnavailable(f"索引文件损坏或不完整（{exc}）：请运行 python -m bot build 重建") from exc
         add_words(self.catalog.law_names)  # the tokenizer keeps every law's names whole
         self.embedder = embedder or load_embeddings(settings.embedding, QUERY_THREADS)
-        if self.embedder.dim != self.dense.dim:
+        if self.embedder.dim != self.backend.dim:
             raise layout.IndexUnavailable("索引向量维度与模型不符：请运行 python -m bot build 重建")
-        self.candidate_stage = CandidateStage(self.catalog, self.sparse, self.dense, self.embedder)
+        self.candidate_stage = CandidateStage(self.catalog, self.backend, self.embedder)
         self._cards: dict | None = None
         self.set_reranker(Reranker.load())
         self._days: OrderedDict[date, KnowledgeBase] = OrderedDict()

@@ -112,7 +112,7 @@ def fit_query_map(kb: KnowledgeBase, questions) -> QueryMap:
             _QUESTION_VECTORS[key] = kb.embedder.encode_query(key[1] or q.text)
         vectors.append(_QUESTION_VECTORS[key])
     queries = np.stack(vectors) if vectors else np.zeros((0, kb.embedder.dim), np.float32)
-    return querymap.fit(kb.embedder.name, queries, gold, kb.candidate_stage.vectors[rows], seed=SEED)
+    return querymap.fit(kb.embedder.name, queries, gold, kb.backend.vectors(rows), seed=SEED)
 
 
 def fit_reranker(kb: KnowledgeBase, questions) -> Reranker:
