@@ -107,7 +107,7 @@ class KnowledgeBase:
             self.store = UnitStore(folder / layout.STORE, readonly=True, as_of=settings.as_of)
             self.dense = DenseIndex.load(folder)
             self.sparse = SparseIndex.load(folder)
-            self.catalog = Catalog(self.store, settings.as_of)
+            self.catalog = Catalog(self.store, settings.as_of, settings.home_region)
         except Exception as exc:  # faiss/bm25s/sqlite raise many kinds; all mean the same to a user
             raise layout.IndexUnavailable(f"索引文件损坏或不完整（{exc}）：请运行 python -m bot build 重建") from exc
         add_words(self.catalog.law_names)  # the tokenizer keeps every law's names whole
@@ -225,12 +225,11 @@ class KnowledgeBase:
         if not any(ch.isalnum() for ch in q):
             raise QueryError("问题是空的：请用一句话描述您遇到的法律问题")
         f, cfg = filters or Filters(), config or SearchConfig()
-        mask = self.mask(f)
-        hits = self._cited(find_citations(q, self.aliases, context), f) + self._by_doc_number(q, mask) \
+        hits = self._cited(find_citations(q, self.aliases, context), f) + self._by_doc_number(q, self.mask(f)) \
             if "exact" in methods else []
         learned = self.reranker is not None and cfg.rerank and {"bm25", "dense"} <= set(methods)
         tokens = tokenize(q)
-        c = self.candidate_stage.candidates(q, tokens, mask, cfg, methods,
+        c = self.candidate_stage.candidates(q, tokens, self.catalog.search_mask(f), cfg, methods,
                                             vocabulary_scores(self.reranker.vocabulary, tokens) if learned else None,
                                             query_map=self.query_map if learned else None)
         scores = self.rerank_stage.scores(q, c) if learned and len(c.ids) else c.fused

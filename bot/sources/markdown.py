@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import region as regions
 from ..lawnames import aliases_for, norm_title
 from ..numerals import parse_article
-from ..units import Unit, stable_id
+from ..units import LOCAL_LEVEL, Unit, stable_id
 from ..validity import parse_date
 from . import LoadError, read_text
 from .segment import split_articles, split_sections
@@ -42,7 +42,7 @@ def level_for(path: Path) -> str:
         return "司法解释"
     if "行政法规" in parts:
         return "行政法规"
-    return "地方性法规"
+    return LOCAL_LEVEL
 
 
 @dataclass
@@ -107,7 +107,7 @@ def load_file(path: Path, level: str | None = None, source: str = "markdown") ->
     if version:
         header.published = date.fromisoformat(version.group(1))
     doc_no = _DOC_NUMBER.search("\n".join(body[:12]))
-    chain = local_region(title, header, path) if level == "地方性法规" else (regions.NATIONAL,)
+    chain = local_region(title, header, path) if level == LOCAL_LEVEL else (regions.NATIONAL,)
     doc_id = stable_id(source, title, header.published or "")
     articles = None if is_decision(title) else split_articles(body)
     base = dict(
