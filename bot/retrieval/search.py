@@ -273,11 +273,14 @@ class KnowledgeBase:
         return hits[:k]
 
     def stats(self) -> dict:
-        """What the index holds and how current it is: counts, the manifest's dates (newest_version:
-        the corpus date), cards, overrides, and the latest sync of each synced source (bot.sync.state)."""
-        m = self.manifest
+        """What the index holds and how current it is: counts (units by level and by region), the
+        manifest's dates (newest_version: the corpus date), the deployment's region (FARUN_REGION),
+        cards, overrides, and the latest sync of each synced source (bot.sync.state)."""
+        m, columns = self.manifest, self.catalog.columns
         return {"units": m.units, "documents": m.documents, "sources": m.sources, "embedding": m.embedding,
                 "built": m.built, "as_of": m.as_of, "newest_version": m.newest_version,
+                "region": self.settings.region, "units_by_level": _counts(columns["level"]),
+                "units_by_region": _counts(r or "（未写地区）" for r in columns["region"]),
                 "current_units": int(self.catalog.current.sum()), "skipped_files": len(m.skipped),
                 "overrides": m.overrides, "cards": self.card_stats(),
                 "syncs": sync_state.summary(self.settings.data_dir)}
