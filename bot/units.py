@@ -84,6 +84,12 @@ class Unit:
         return cls(**known)
 
 
+def level_label(level: str, region: str) -> str:
+    """A level as shown: a local regulation's with its region (地方性法规 · 济南市), since whether it
+    applies depends on where one lives."""
+    return f"{level} · {region}" if level == LOCAL_LEVEL and region else level
+
+
 def stable_id(*parts: object) -> str:
     """A short id that stays the same as long as its identifying parts do."""
     digest = hashlib.sha1("\x1f".join(str(p) for p in parts).encode("utf-8")).hexdigest()

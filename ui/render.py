@@ -7,7 +7,7 @@ import re
 
 from bot.answer.models import DISCLAIMER, Answer
 from bot.text import tokenize
-from bot.units import CURRENT, EXPIRED, LOCAL_LEVEL, PENDING, POLICY_LEVEL, Unit
+from bot.units import CURRENT, EXPIRED, LOCAL_LEVEL, PENDING, POLICY_LEVEL, Unit, level_label
 
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫"
 STATUS_BADGE = {CURRENT: "现行有效", PENDING: "⚠ 已公布尚未施行", EXPIRED: "⚠ 已失效", "已废止": "⚠ 已废止",
@@ -16,12 +16,6 @@ STATUS_BADGE = {CURRENT: "现行有效", PENDING: "⚠ 已公布尚未施行", E
 
 def badge(status: str) -> str:
     return STATUS_BADGE.get(status, status)
-
-
-def level_label(level: str, region: str) -> str:
-    """A unit's level as shown: a local regulation with its region (地方性法规 · 济南市), since
-    whether it applies depends on where one lives."""
-    return f"{level} · {region}" if level == LOCAL_LEVEL and region else level
 
 
 def esc(text: str) -> str:

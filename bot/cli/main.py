@@ -13,6 +13,7 @@ from ..sources import LoadError
 from ..units import AUDIENCES
 from .serve import add_commands as add_serve_commands
 from .answers import add_commands as add_answer_commands, cmd_eval_answers
+from ..units import level_label
 from .common import print_json, settings
 from .sync import add_commands as add_sync_commands
 from .users import add_commands as add_user_commands
@@ -29,7 +30,7 @@ def _print_hit(i: int, h) -> None:
     u = h.unit
     flag = "" if u.status == "现行有效" else f"  [{u.status}{'：' + u.status_note if u.status_note else ''}]"
     doc = f"  {u.doc_number}" if u.doc_number else ""
-    print(f"{i}. {u.citation}{doc}  〔{u.level}·{u.status}〕 score={h.score:.4f}{flag}")
+    print(f"{i}. {u.citation}{doc}  〔{level_label(u.level, u.region)}·{u.status}〕 score={h.score:.4f}{flag}")
     if u.chapter:
         print(f"   {u.chapter}")
     print("   " + u.text.replace("\n", "\n   ")[:300])
