@@ -48,9 +48,9 @@ FEATURES = ("bm25_norm", "bm25_raw", "dense_norm", "dense_raw", "bm25_rr", "dens
             "length_x_bm25", "length_x_dense", "length_x_law_prior", "length_x_article_prior",
             "length_x_expansion", "length_x_chapter_vocab", "length_x_law_vocab", "bias")
 RR_K = 60
-# The local-first prior, on the reranker's score scale (a softmax over candidates: a gold article
-# typically leads the next candidate by 1–3). Fitted by `python -m bot.lab.calibrate_region` on
-# the local questions (bot/lab/data/local_jinan.json) against LeCoQA dev (docs/benchmarks.md).
+# The local-first prior, added to the reranker's score (the logit of its softmax over candidates).
+# Chosen by `python -m bot.lab.calibrate_region` on the local questions (bot/lab/data/local_jinan.json)
+# against LeCoQA dev: larger priors gain local recall but cost dev recall (docs/benchmarks.md).
 LOCAL_PRIOR = 8.0
 
 
