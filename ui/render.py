@@ -76,7 +76,8 @@ def hits_html(hits: list, query: str) -> str:
     for i, h in enumerate(hits, 1):
         u = h.unit
         region = "" if u.level == LOCAL_LEVEL else u.region  # a local regulation's is in its level label
-        meta = " · ".join(x for x in (level_label(u.level, u.region), badge(u.status), u.chapter, u.doc_number, region) if x)
+        parts = (level_label(u.level, u.region), badge(u.status), u.chapter, u.doc_number, region)
+        meta = " · ".join(x for x in parts if x)
         exact = " <span class='farun-exact'>精确引用</span>" if h.exact else ""
         text = u.text if len(u.text) <= 400 else u.text[:400] + "…"
         items.append(f"<div class='farun-hit'><div class='farun-hit-title'>{i}. {esc(u.citation)}{exact}</div>"
@@ -87,7 +88,8 @@ def hits_html(hits: list, query: str) -> str:
 def article_markdown(unit: Unit, neighbours: list[Unit]) -> str:
     head = [f"### {esc(unit.citation)}",
             f"**效力**：{badge(unit.status)}{'（' + esc(unit.status_note) + '）' if unit.status_note else ''}　"
-            f"**层级**：{esc(level_label(unit.level, unit.region))}　**制定机关**：{esc(unit.issuer) or '—'}　**施行**：{esc(unit.valid_from) or '—'}"]
+            f"**层级**：{esc(level_label(unit.level, unit.region))}　**制定机关**：{esc(unit.issuer) or '—'}　"
+            f"**施行**：{esc(unit.valid_from) or '—'}"]
     if unit.chapter or unit.heading_path:
         head.append(f"**位置**：{esc(unit.chapter or unit.heading_path)}")
     if unit.doc_number:
