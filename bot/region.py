@@ -103,7 +103,3 @@ def named_in(question: str, home: list[str]) -> bool:
     """Whether the question names a place of the deployment's chain (济南的养犬规定, 山东省物业…)."""
     return any(form in question for name in home for form in short_names(name))
 
-
-def label(chain: tuple[str, ...] | list[str]) -> str:
-    """The name a region is shown by: its most specific one (济南市 for [山东省, 济南市])."""
-    return chain[-1] if chain else ""
