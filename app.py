@@ -104,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     if args.index_dir:  # the worker processes read their settings from the environment
         os.environ["FARUN_INDEX_DIR"] = args.index_dir
-    settings = Settings.load()
+    try:
+        settings = Settings.load()
+    except ValueError as exc:  # a setting that cannot be read (FARUN_REGION, FARUN_TODAY …): say which
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
     try:
         ensure_index(settings)
     except (LoadError, OSError, ValueError) as exc:

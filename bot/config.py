@@ -14,6 +14,7 @@ counts as unset.
 | FARUN_KNOWLEDGE_DIR | the shipped knowledge folder | ./knowledge |
 | FARUN_COMPILATIONS | 惠企政策汇编及律师解读 files (DOCX, PDF, TXT, MD) or folders of them, separated by the OS path separator | (none) |
 | FARUN_COMPILATION_REGION | the region of a compilation that names none in its header (e.g. 济南市历下区) | — |
+| FARUN_REGION | the deployment's region, from the province down (e.g. 山东省济南市历下区): local regulations of other regions leave the default search, those of this region and its parents rank first for local questions | (none: every region, no preference) |
 | FARUN_TODAY | the day validity is computed for (YYYY-MM-DD) | today |
 | FARUN_MAX_FILE_MB | largest source file accepted | 50 |
 | FARUN_THREADS | BLAS / encoder threads of index builds (a served knowledge base encodes each question on one thread) | 2 |
@@ -45,6 +46,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
+from . import region as regions
+
 ROOT = Path(__file__).resolve().parent.parent
 _PATH_LISTS = ("sources", "compilations")  # variables holding several paths, split at os.pathsep
 INDEX_BACKENDS = ("faiss", "milvus")
@@ -60,6 +63,7 @@ class Settings:
     knowledge_dir: Path = ROOT / "knowledge"
     compilations: list[Path] = field(default_factory=list)
     compilation_region: str = ""
+    region: str = ""
     today: date | None = None
     max_file_mb: int = 50
     threads: int = 2
@@ -83,11 +87,18 @@ class Settings:
     def __post_init__(self) -> None:
         if self.index_backend not in INDEX_BACKENDS:
             raise ValueError(f"FARUN_INDEX_BACKEND 只能是 {' 或 '.join(INDEX_BACKENDS)}，不是 {self.index_backend!r}")
+        if self.region:  # refused here with the reason, whoever made the settings (variables, TOML, code)
+            regions.parse_home(self.region)
 
     @property
     def milvus_target(self) -> str:
         """The Milvus the milvus backend uses: FARUN_MILVUS_URI, or a milvus-lite file beside the builds."""
         return self.milvus_uri or str(self.index_dir / "milvus.db")
+
+    @property
+    def home_region(self) -> list[str]:
+        """FARUN_REGION as a chain (山东省, 济南市, 历下区); empty when unset."""
+        return regions.parse_home(self.region) if self.region else []
 
     @property
     def as_of(self) -> date:

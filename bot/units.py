@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 
 # Levels, highest authority first. The order matters: the retriever uses it as a feature.
+LOCAL_LEVEL = "地方性法规"  # a province's or a city's regulations, the one statute level with a region of its own
 POLICY_LEVEL = "政策"  # policy documents: policy cards of knowledge/, uploads, DOCX/PDF/HTML sources
 QA_LEVEL = "问答"  # the Q&A cards of knowledge/
-LEVELS = ("宪法", "法律", "行政法规", "司法解释", "地方性法规", POLICY_LEVEL, QA_LEVEL)
+LEVELS = ("宪法", "法律", "行政法规", "司法解释", LOCAL_LEVEL, POLICY_LEVEL, QA_LEVEL)
 CARD_LEVELS = (QA_LEVEL, POLICY_LEVEL)  # units that are not statute articles and cite the articles they rest on
 
 # Who asks: residents (plain answers), grid legal advisers (full articles, an answer card) and
@@ -81,6 +82,12 @@ class Unit:
     def from_dict(cls, data: dict) -> "Unit":
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
+
+
+def level_label(level: str, region: str) -> str:
+    """A level as shown: a local regulation's with its region (地方性法规 · 济南市), since whether it
+    applies depends on where one lives."""
+    return f"{level} · {region}" if level == LOCAL_LEVEL and region else level
 
 
 def stable_id(*parts: object) -> str:

@@ -177,6 +177,62 @@ def corpus_sample(tmp_path_factory) -> Path:
     return root
 
 
+# Local regulations of a deployment in 济南 and of elsewhere: two of 济南市, one of 山东省, one of
+# another Shandong city (青岛市) from the shared corpus, and one of another province made at test time.
+REGION_FILES = ("济南市文明养犬管理条例(2021-07-29).md", "济南市禁止燃放烟花爆竹的规定(2019-02-12).md",
+                "山东省物业管理条例(2021-12-03).md", "青岛市养犬管理条例(2016-05-26).md")
+# national law beside them: the labour contract law, and 民法典's tort book, whose 饲养动物损害责任
+# (第一千二百四十五条 …) governs a dog bite wherever it happens
+REGION_LAWS = {"中华人民共和国劳动合同法": None, "中华人民共和国民法典": "article_no_arabic BETWEEN 1165 AND 1260"}
+# not a real regulation's text: a province other than 山东 in the corpus's layout (approved by its province)
+OTHER_PROVINCE = """# 南京市养犬管理条例
+
+2020年10月1日 南京市第十六届人民代表大会常务委员会第二十次会议通过
+
+2020年11月27日 江苏省第十三届人民代表大会常务委员会第十九次会议批准
+
+<!-- INFO END -->
+
+## 第一章  总则
+
+第一条 为了加强养犬管理，规范养犬行为，保障公民健康和人身安全，制定本条例。
+
+第二条 本市行政区域内的养犬及其管理活动，适用本条例。
+
+第三条 个人饲养犬只，应当向居住地公安派出所办理养犬登记，取得养犬登记证。
+
+第四条 携带犬只出户的，应当为犬只束犬链，由成年人牵领，主动避让行人。
+
+第五条 犬只伤害他人的，养犬人应当立即将受害人送至医疗机构诊治，并依法承担赔偿责任。
+"""
+
+
+@pytest.fixture(scope="session")
+def region_corpus(tmp_path_factory) -> Path:
+    """REGION_FILES in the LawRefBook layout (地方性法规/山东/…) and OTHER_PROVINCE (地方性法规/江苏/…)."""
+    root = tmp_path_factory.mktemp("region_corpus")
+    shandong, jiangsu = root / "地方性法规" / "山东", root / "地方性法规" / "江苏"
+    shandong.mkdir(parents=True)
+    jiangsu.mkdir(parents=True)
+    for name in REGION_FILES:
+        shutil.copyfile(corpus_file(f"山东地方法规/地方性法规/山东/{name}"), shandong / name)
+    (jiangsu / "南京市养犬管理条例(2020-11-27).md").write_text(OTHER_PROVINCE, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def region_settings(tmp_path_factory, region_corpus, empty_knowledge, embedder):
+    """Settings (no region set) of an index of REGION_LAWS and the region corpus, built once."""
+    from bot.config import Settings
+    from bot.index.builder import build
+
+    root = tmp_path_factory.mktemp("region")
+    settings = Settings(index_dir=root / "index", laws_db=make_laws_db(root / "laws.db", REGION_LAWS),
+                        knowledge_dir=empty_knowledge, sources=[region_corpus], today=TODAY, data_dir=root / "var")
+    build(settings, progress=False, embedder=embedder)
+    return settings
+
+
 @pytest.fixture(scope="session")
 def sample_files() -> dict[str, str]:
     """The corpus sample's files by name (guarantee, old_guarantee, repeal_decision, shandong,

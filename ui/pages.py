@@ -67,6 +67,11 @@ def corpus_line(service: Service) -> str:
     line = (f"本站依据的知识库：共 {s['units']} 条（{sources}；{s['documents']} 个文件），"
             f"其中现行有效 {s['current_units']} 条；收录文本最新发布于 {s['newest_version'] or '—'}，"
             f"效力按 {s['as_of']} 计算，索引建于 {s['built'].replace('T', ' ')}。")
+    levels = "，".join(f"{level} {n}" for level, n in s["units_by_level"].items())
+    by_region = "，".join(f"{region} {n}" for region, n in s["units_by_region"].items())
+    line += f"按层级：{levels}；按地区：{by_region}。"
+    if s["region"]:
+        line += f"本站地区：{s['region']}（本地区及上级的地方性法规优先，其他地区的需按地区筛选）。"
     synced = "；".join(f"{x['source']} {(x['last_ok'] or '未成功').replace('T', ' ')}"
                        + ("" if x["ok"] else "（最近一次失败）") for x in s["syncs"])
     return line + (f"最近同步：{synced}。" if synced else "")

@@ -7,7 +7,7 @@ import re
 
 from bot.answer.models import DISCLAIMER, Answer
 from bot.text import tokenize
-from bot.units import CURRENT, EXPIRED, PENDING, POLICY_LEVEL, Unit
+from bot.units import CURRENT, EXPIRED, LOCAL_LEVEL, PENDING, POLICY_LEVEL, Unit, level_label
 
 CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫"
 STATUS_BADGE = {CURRENT: "现行有效", PENDING: "⚠ 已公布尚未施行", EXPIRED: "⚠ 已失效", "已废止": "⚠ 已废止",
@@ -30,7 +30,8 @@ def answer_markdown(answer: Answer, kb=None, enterprise: bool = False) -> str:
         parts.append("\n\n**引用依据**（点击展开原文）")
     for i, c in enumerate(answer.citations):
         unit = kb.unit(c.unit_id) if kb is not None else None
-        label = f"{CIRCLED[i] if i < len(CIRCLED) else i + 1} {esc(c.label)} · {badge(c.status)}"
+        local = f" · {esc(level_label(c.level, c.region))}" if c.level == LOCAL_LEVEL else ""
+        label = f"{CIRCLED[i] if i < len(CIRCLED) else i + 1} {esc(c.label)}{local} · {badge(c.status)}"
         rows = [f"<b>法规/文件</b>：{esc(c.law)}　<b>条目</b>：{esc(c.article)}",
                 f"<b>效力</b>：{esc(c.status)}{'（' + esc(c.status_note) + '）' if c.status_note else ''}"]
         if unit is not None and unit.chapter:
@@ -74,7 +75,9 @@ def hits_html(hits: list, query: str) -> str:
     items = []
     for i, h in enumerate(hits, 1):
         u = h.unit
-        meta = " · ".join(x for x in (u.level, badge(u.status), u.chapter, u.doc_number, u.region) if x)
+        region = "" if u.level == LOCAL_LEVEL else u.region  # a local regulation's is in its level label
+        parts = (level_label(u.level, u.region), badge(u.status), u.chapter, u.doc_number, region)
+        meta = " · ".join(x for x in parts if x)
         exact = " <span class='farun-exact'>精确引用</span>" if h.exact else ""
         text = u.text if len(u.text) <= 400 else u.text[:400] + "…"
         items.append(f"<div class='farun-hit'><div class='farun-hit-title'>{i}. {esc(u.citation)}{exact}</div>"
@@ -85,7 +88,8 @@ def hits_html(hits: list, query: str) -> str:
 def article_markdown(unit: Unit, neighbours: list[Unit]) -> str:
     head = [f"### {esc(unit.citation)}",
             f"**效力**：{badge(unit.status)}{'（' + esc(unit.status_note) + '）' if unit.status_note else ''}　"
-            f"**层级**：{esc(unit.level)}　**制定机关**：{esc(unit.issuer) or '—'}　**施行**：{esc(unit.valid_from) or '—'}"]
+            f"**层级**：{esc(level_label(unit.level, unit.region))}　**制定机关**：{esc(unit.issuer) or '—'}　"
+            f"**施行**：{esc(unit.valid_from) or '—'}"]
     if unit.chapter or unit.heading_path:
         head.append(f"**位置**：{esc(unit.chapter or unit.heading_path)}")
     if unit.doc_number:

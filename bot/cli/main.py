@@ -13,6 +13,7 @@ from ..sources import LoadError
 from ..units import AUDIENCES
 from .serve import add_commands as add_serve_commands
 from .answers import add_commands as add_answer_commands, cmd_eval_answers
+from ..units import level_label
 from .common import print_json, settings
 from .sync import add_commands as add_sync_commands
 from .users import add_commands as add_user_commands
@@ -29,7 +30,7 @@ def _print_hit(i: int, h) -> None:
     u = h.unit
     flag = "" if u.status == "现行有效" else f"  [{u.status}{'：' + u.status_note if u.status_note else ''}]"
     doc = f"  {u.doc_number}" if u.doc_number else ""
-    print(f"{i}. {u.citation}{doc}  〔{u.level}·{u.status}〕 score={h.score:.4f}{flag}")
+    print(f"{i}. {u.citation}{doc}  〔{level_label(u.level, u.region)}·{u.status}〕 score={h.score:.4f}{flag}")
     if u.chapter:
         print(f"   {u.chapter}")
     print("   " + u.text.replace("\n", "\n   ")[:300])
@@ -95,8 +96,9 @@ def cmd_stats(args) -> int:
         print_json(stats)
     else:
         for k, v in stats.items():
-            if k not in ("overrides", "cards", "syncs"):
+            if k not in ("overrides", "cards", "syncs", "region", "units_by_level", "units_by_region"):
                 print(f"{k}: {v}")
+        _print_units(stats)
         _print_cards(stats["cards"])
         _print_syncs(stats["syncs"])
         # the documented corrections of source labels this index was built with (validity_overrides.json)
@@ -105,6 +107,15 @@ def cmd_stats(args) -> int:
             when = f" 自{o['date']}" if o["date"] else ""
             print(f"  {'废止' if o['kind'] == 'repealed' else '恢复现行'}{when}  {o['level']}《{o['title']}》  {o['units']} 条")
     return 0
+
+
+def _print_units(stats: dict) -> None:
+    """The deployment's region, then the units by level and by region."""
+    print(f"region: {stats['region'] or '（未设置 FARUN_REGION：检索各地区的地方性法规，不区分本地）'}")
+    for name in ("units_by_level", "units_by_region"):
+        print(f"{name}:")
+        for value, n in stats[name].items():
+            print(f"  {value}: {n}")
 
 
 def _print_syncs(syncs: list[dict]) -> None:

@@ -47,9 +47,13 @@ class SparseIndex:
         n, df = int(self.model.scores["num_docs"]), self._df[j]
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
+    def known(self, tokens: list[str]) -> list[str]:
+        """The tokens the index has seen: the others score nothing."""
+        return [t for t in tokens if t in self.model.vocab_dict]
+
     def scores(self, tokens: list[str]) -> np.ndarray:
         """BM25 score of every unit, in the order the index was built (unit-id order)."""
-        known = [t for t in tokens if t in self.model.vocab_dict]
+        known = self.known(tokens)
         if not known:
             return np.zeros(self.model.scores["num_docs"], dtype=np.float32)
         return self.model.get_scores(known)

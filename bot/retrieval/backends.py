@@ -84,11 +84,14 @@ class InProcess(_Masked):
 class InMilvus(_Masked):
     """One build's Milvus collection (`bot.index.milvus.Collection`); nothing of it is held here."""
 
-    def __init__(self, catalog: Catalog, collection: milvus_index.Collection, dim: int):
+    def __init__(self, catalog: Catalog, collection: milvus_index.Collection, dim: int, sparse: SparseIndex):
         super().__init__(catalog)
-        self.collection, self.dim = collection, dim
+        self.collection, self.dim, self.sparse = collection, dim, sparse
 
     def bm25(self, tokens: list[str], mask: np.ndarray, n: int) -> BM25Found:
+        # Only the tokens the index has seen, as in-process: Milvus's jieba would cut an unseen
+        # one (a word the tokenizer learnt after the build) into parts that do match.
+        tokens = self.sparse.known(tokens)
         if not tokens:
             return np.zeros(0, np.int64), lambda rows: np.zeros(len(rows))
         allowed, fetch = self.ask(mask, n)
@@ -120,4 +123,4 @@ def open_backend(settings: Settings, folder: Path, manifest: layout.Manifest, ca
     if not manifest.collection:
         raise layout.IndexUnavailable("该索引未载入 Milvus（FARUN_INDEX_BACKEND=milvus）：请运行 python -m bot build 重建")
     client = milvus_index.connect(settings.milvus_target)
-    return InMilvus(catalog, milvus_index.Collection(client, manifest.collection), manifest.dim)
+    return InMilvus(catalog, milvus_index.Collection(client, manifest.collection), manifest.dim, sparse)

@@ -2,6 +2,11 @@
 status), per-unit columns in id order, the filters over them (masks), the names every law is
 known by (aliases), and where each article and each quoted 文号 is.
 
+Each unit's region is a chain of names (`bot.region`): a filter on a region allows the units whose
+chain holds it (山东省 reaches 济南市's regulations), and a catalog opened for a deployment's region
+(FARUN_REGION) knows which local regulations are of that region or above it (`local`) and which
+are of another (`elsewhere`, left out of the ranked search unless a filter names a region).
+
 One `Catalog` is built when a knowledge base is opened, for the day validity is computed for;
 the candidate stage (`candidates`) and the reranking stage (`rerank`) read its arrays. `on(day)`
 gives a view of it for another day: the same arrays except the statuses (and so the masks), and
@@ -18,10 +23,11 @@ from datetime import date
 
 import numpy as np
 
+from .. import region as regions
 from ..index.store import UnitStore
 from ..lawnames import norm_title, parse_reference
 from ..numerals import article_key
-from ..units import CARD_LEVELS, CURRENT, STATUSES, Unit
+from ..units import CARD_LEVELS, CURRENT, LOCAL_LEVEL, STATUSES, Unit
 from ..validity import Timeline, status_on
 from .citations import AliasTable
 from .expansion import article_id
@@ -58,11 +64,20 @@ class Filters:
                    status=None if status in ("", "current") else ["all"] if status == "all" else [status])
 
 
+def _region_chain(row) -> tuple[str, ...]:
+    """A unit's region chain: the one its loader recorded (a local regulation's, with the
+    province above its city), else what its region names."""
+    if row["level"] == LOCAL_LEVEL and '"region_chain"' in (row["extra"] or ""):
+        return tuple(json.loads(row["extra"])["region_chain"])
+    return regions.chain_of(row["region"] or "")
+
+
 class Catalog:
     """The units of a store as of `day`: `ids` (in id order) and `columns` (one array per field,
-    row i describing unit ids[i]), `aliases`, and what each card cites."""
+    row i describing unit ids[i]), `aliases`, what each card cites, and the local regulations of
+    the deployment's region `home` (a chain; empty: no region, nothing is left out or preferred)."""
 
-    def __init__(self, store: UnitStore, day: date):
+    def __init__(self, store: UnitStore, day: date, home: list[str] | tuple[str, ...] = ()):
         self.store = store
         rows = store.columns("law_norm", "level", "status", "valid_from", "valid_to", "ends_as", "region",
                              "source", "aliases", "article_no", "sub_no", "doc_number", "extra", "chapter", "doc_id")
@@ -101,6 +116,17 @@ class Catalog:
         for i, (law, key) in enumerate(zip(self.columns["law_norm"], self.columns["article_key"])):
             if key:
                 self._article_rows.setdefault(article_id(law, key), []).append(i)
+        # region chains: few distinct ones (about twenty with the Shandong regulations), so the
+        # region tests run once per chain and are spread to the rows
+        chains: dict[tuple[str, ...], int] = {}
+        self.chain_rows = np.array([chains.setdefault(_region_chain(r), len(chains)) for r in rows], dtype=np.int64)
+        self.chains = list(chains)
+        self.home = list(home)
+        local = self.columns["level"] == LOCAL_LEVEL
+        self.local = local & self._chains_where(lambda c: c != (regions.NATIONAL,) and regions.within(c, self.home)) \
+            if self.home else np.zeros(len(rows), bool)
+        self.elsewhere = local & self._chains_where(lambda c: bool(c) and not regions.within(c, self.home)) \
+            if self.home else None
         # whose chapter and law vocabulary a unit is scored with: its own, or a card's first cited article's
         self.vocab_rows = np.arange(len(rows))
         for i, refs in self.cites.items():
@@ -128,6 +154,15 @@ class Catalog:
         """Rows, among those the mask allows, of documents whose 文号 the question quotes."""
         compact = doc_number_key(question)
         return [i for i, dn in self._doc_numbers if dn in compact and mask[i]]
+
+    def _chains_where(self, test) -> np.ndarray:
+        """Rows whose region chain passes `test`."""
+        return np.array([test(c) for c in self.chains], dtype=bool)[self.chain_rows]
+
+    def in_regions(self, names: list[str]) -> np.ndarray:
+        """Rows of the regions named (山东省 with its cities' rows, 济南市历下区 with the district's)."""
+        wanted = {(regions.split(n) or [n])[-1] for n in names}
+        return self._chains_where(lambda c: not wanted.isdisjoint(c))
 
     # ---- another day ---------------------------------------------------------------------
     def on(self, day: date, built: date) -> "Catalog":
@@ -157,12 +192,21 @@ class Catalog:
         if f.level:
             m &= np.isin(self.columns["level"], f.level)
         if f.region:
-            m &= np.isin(self.columns["region"], f.region)
+            m &= self.in_regions(f.region)
         if f.source:
             m &= np.isin(self.columns["source"], f.source)
         if f.law:
             laws = [self.aliases.resolve(x) or norm_title(x) for x in f.law]
             m &= np.isin(self.columns["law_norm"], laws)
+        return m
+
+    def search_mask(self, f: Filters) -> np.ndarray:
+        """What the ranked search may return: `mask`, less the local regulations of other regions
+        than the deployment's unless the filters name a region (looked-up articles and quoted
+        文号 are not ranked: what a person names is found wherever it is from)."""
+        m = self.mask(f)
+        if self.elsewhere is not None and not f.region:
+            m &= ~self.elsewhere
         return m
 
     # ---- units ---------------------------------------------------------------------------

@@ -7,6 +7,9 @@ training questions: general rules such as 民法典第五百七十七条 answer 
 name them), the learned vocabulary of the candidate's chapter and law, and whether the question
 names the law.
 
+With a deployment's region (FARUN_REGION), its local regulations get a local-first prior on top
+of the learned score: LOCAL_PRIOR × how local the question is (`RerankStage.localness`).
+
 The weights, priors, learned vocabularies (`expansion.Expansion`) and query map (`querymap`) ship in
 bot/data/reranker.json, written by `python -m bot.lab.learn`; the pipeline works without the file
 (first-stage fusion order). The model is fitted here in numpy so that training,
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import region as regions
 from ..units import CARD_LEVELS
 from .expansion import LEVELS, Expansion
 from .querymap import QueryMap
@@ -44,6 +48,10 @@ FEATURES = ("bm25_norm", "bm25_raw", "dense_norm", "dense_raw", "bm25_rr", "dens
             "length_x_bm25", "length_x_dense", "length_x_law_prior", "length_x_article_prior",
             "length_x_expansion", "length_x_chapter_vocab", "length_x_law_vocab", "bias")
 RR_K = 60
+# The local-first prior, added to the reranker's score (the logit of its softmax over candidates).
+# Chosen by `python -m bot.lab.calibrate_region` on the local questions (bot/lab/data/local_jinan.json)
+# against LeCoQA dev: larger priors gain local recall but cost dev recall (docs/benchmarks.md).
+LOCAL_PRIOR = 8.0
 
 
 @dataclass
@@ -153,6 +161,7 @@ class RerankStage:
 
     def __init__(self, catalog: "Catalog", reranker: Reranker | None, embedding: str):
         self.catalog, self.reranker = catalog, reranker
+        self.local_prior = LOCAL_PRIOR if catalog.local.any() else 0.0
         self.query_map = reranker.query_map if reranker and reranker.query_map \
             and reranker.query_map.embedding == embedding else None
         if reranker is None:
@@ -170,7 +179,20 @@ class RerankStage:
         named = set(self.catalog.aliases.laws_named(question))
         law_named = np.array([x in named for x in self.catalog.columns["law_norm"][c.positions]], dtype=np.float64)
         x = features(c, self.law_prior[c.positions], self.article_prior[c.positions], law_named)
-        return self._cards_by_text(c, self.reranker.score(x))
+        scores = self.reranker.score(x)
+        if self.local_prior:
+            local = self.catalog.local[c.positions]
+            scores = scores + self.local_prior * self.localness(question, c, local) * local
+        return self._cards_by_text(c, scores)
+
+    def localness(self, question: str, c: Candidates, local: np.ndarray) -> float:
+        """How local a question is: 1 when it names a place of the deployment's region (济南, 山东省),
+        else the share of the first stage's score that went to the region's local regulations, so
+        that a question national law governs (its candidates mostly national articles) is barely
+        moved and one about 养犬 or 物业 (many local articles match) is."""
+        if regions.named_in(question, self.catalog.home):
+            return 1.0
+        return float(c.fused[local].sum()) / max(float(c.fused.sum()), 1e-12)
 
     def _cards_by_text(self, c: Candidates, scores: np.ndarray) -> np.ndarray:
         """Cards borrow their cited articles' priors, so the reranker places them well among

@@ -106,7 +106,7 @@ class KnowledgeBase:
         try:
             self.store = UnitStore(folder / layout.STORE, readonly=True, as_of=settings.as_of)
             self.sparse = SparseIndex.load(folder)  # also the words' document frequencies the answer layers read
-            self.catalog = Catalog(self.store, settings.as_of)
+            self.catalog = Catalog(self.store, settings.as_of, settings.home_region)
             self.backend = open_backend(settings, folder, self.manifest, self.catalog, self.sparse)
         except layout.IndexUnavailable:
             raise
@@ -227,12 +227,11 @@ class KnowledgeBase:
         if not any(ch.isalnum() for ch in q):
             raise QueryError("问题是空的：请用一句话描述您遇到的法律问题")
         f, cfg = filters or Filters(), config or SearchConfig()
-        mask = self.mask(f)
-        hits = self._cited(find_citations(q, self.aliases, context), f) + self._by_doc_number(q, mask) \
+        hits = self._cited(find_citations(q, self.aliases, context), f) + self._by_doc_number(q, self.mask(f)) \
             if "exact" in methods else []
         learned = self.reranker is not None and cfg.rerank and {"bm25", "dense"} <= set(methods)
         tokens = tokenize(q)
-        c = self.candidate_stage.candidates(q, tokens, mask, cfg, methods,
+        c = self.candidate_stage.candidates(q, tokens, self.catalog.search_mask(f), cfg, methods,
                                             vocabulary_scores(self.reranker.vocabulary, tokens) if learned else None,
                                             query_map=self.query_map if learned else None)
         scores = self.rerank_stage.scores(q, c) if learned and len(c.ids) else c.fused
@@ -276,11 +275,14 @@ class KnowledgeBase:
         return hits[:k]
 
     def stats(self) -> dict:
-        """What the index holds and how current it is: counts, the manifest's dates (newest_version:
-        the corpus date), cards, overrides, and the latest sync of each synced source (bot.sync.state)."""
-        m = self.manifest
+        """What the index holds and how current it is: counts (units by level and by region), the
+        manifest's dates (newest_version: the corpus date), the deployment's region (FARUN_REGION),
+        cards, overrides, and the latest sync of each synced source (bot.sync.state)."""
+        m, columns = self.manifest, self.catalog.columns
         return {"units": m.units, "documents": m.documents, "sources": m.sources, "embedding": m.embedding,
                 "built": m.built, "as_of": m.as_of, "newest_version": m.newest_version,
+                "region": self.settings.region, "units_by_level": _counts(columns["level"]),
+                "units_by_region": _counts(r or "（未写地区）" for r in columns["region"]),
                 "current_units": int(self.catalog.current.sum()), "skipped_files": len(m.skipped),
                 "overrides": m.overrides, "cards": self.card_stats(),
                 "syncs": sync_state.summary(self.settings.data_dir)}

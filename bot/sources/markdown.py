@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from .. import region as regions
 from ..lawnames import aliases_for, norm_title
 from ..numerals import parse_article
-from ..units import Unit, stable_id
+from ..units import LOCAL_LEVEL, Unit, stable_id
 from ..validity import parse_date
 from . import LoadError, read_text
 from .segment import split_articles, split_sections
@@ -41,7 +42,7 @@ def level_for(path: Path) -> str:
         return "司法解释"
     if "行政法规" in parts:
         return "行政法规"
-    return "地方性法规"
+    return LOCAL_LEVEL
 
 
 @dataclass
@@ -106,11 +107,11 @@ def load_file(path: Path, level: str | None = None, source: str = "markdown") ->
     if version:
         header.published = date.fromisoformat(version.group(1))
     doc_no = _DOC_NUMBER.search("\n".join(body[:12]))
-    region = m.group(1) if level == "地方性法规" and (m := _REGION.match(title)) else "全国"
+    chain = local_region(title, header, path) if level == LOCAL_LEVEL else (regions.NATIONAL,)
     doc_id = stable_id(source, title, header.published or "")
     articles = None if is_decision(title) else split_articles(body)
     base = dict(
-        law=title, level=level, source=source, doc_id=doc_id, issuer=header.issuer, region=region,
+        law=title, level=level, source=source, doc_id=doc_id, issuer=header.issuer, region=chain[-1],
         aliases=aliases_for(title), published=header.published.isoformat() if header.published else "",
         valid_from=header.effective.isoformat() if header.effective else "",
         doc_number=doc_no.group(0) if doc_no else "",
@@ -121,15 +122,37 @@ def load_file(path: Path, level: str | None = None, source: str = "markdown") ->
             no, sub = parse_article(label) or (None, None)
             units.append(Unit(uid=stable_id(doc_id, label, pos), text="\n".join(paras), article=label,
                               article_no=no, sub_no=sub, chapter=chapter, position=pos,
-                              extra={"file": path.name}, **base))
+                              extra=_extra(path, chain), **base))
     else:
         for pos, (heading, chunk) in enumerate(split_sections(body)):
             units.append(Unit(uid=stable_id(doc_id, heading, pos), text=chunk, heading_path=heading,
-                              position=pos, extra={"file": path.name}, **base))
+                              position=pos, extra=_extra(path, chain), **base))
     effective = header.effective or header.published
     if m := re.search(r"自(\d{4}年\d{1,2}月\d{1,2}日)起施行", "\n".join(body)):
         effective = parse_date(m.group(1))
     return MarkdownDoc(units, repealed_titles(title, body) if "废止" in title else [], effective)
+
+
+def local_region(title: str, header: Header, path: Path) -> tuple[str, ...]:
+    """The region of a local regulation as a chain (山东省, 济南市): the title's (济南市既有多层住宅增设电梯规定
+    was enacted by 莱芜市 before the city became part of 济南市), else the enacting body's (烟台葡萄酒产区保护条例
+    and 泰山风景名胜区… name theirs only in the header), with the province above a city taken from
+    the header (a city's regulation is approved by the province's standing committee) or from the
+    folder the file sits in (地方性法规/山东/). 全国 when none of them names a region."""
+    m = _REGION.match(title)
+    local = m.group(1) if m else header.issuer.split("人民代表大会")[0]
+    province = regions.province_in(" ".join(header.lines)) or regions.province_in("/".join(path.parts[:-1]))
+    if local and (regions.is_province(local) or not province or province == local):
+        return (local,)
+    if local:
+        return province, local
+    return (province or regions.NATIONAL,)
+
+
+def _extra(path: Path, chain: tuple[str, ...]) -> dict:
+    """A unit's loader metadata: its file, and for a local regulation the region chain its region
+    sits in (the catalog reads it: a filter on 山东省 reaches 济南市's regulations)."""
+    return {"file": path.name} | ({"region_chain": list(chain)} if chain != (regions.NATIONAL,) else {})
 
 
 def is_decision(title: str) -> bool:
