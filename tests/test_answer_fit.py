@@ -190,8 +190,6 @@ def test_a_lead_the_evidence_hardly_supports_asks_which_reading_is_meant(answer_
     question = "离婚以后孩子和财产的事情怎么处理"
     answered = answer_pipeline.ask(question)
     assert answered.decision == "answer"
-    if len(answered.clarify) < 2:
-        pytest.skip("the fixture's leading sources come from one chapter: no readings to offer")
     monkeypatch.setattr(pipeline, "ASK_BELOW", answered.confidence + 1e-6)  # this lead is now "unsure"
     monkeypatch.setattr(handover, "UNSURE", answered.confidence + 1e-6)  # (in the shipped values ASK_BELOW < UNSURE)
     asked = answer_pipeline.ask(question)
@@ -202,6 +200,21 @@ def test_a_lead_the_evidence_hardly_supports_asks_which_reading_is_meant(answer_
     assert answer_pipeline.ask(question, audience="adviser").decision == "answer"  # advisers get the articles
     monkeypatch.setattr(pipeline, "ASK_BELOW", answered.confidence)
     assert answer_pipeline.ask(question).decision == "answer"
+
+
+def test_cards_that_hardly_fit_are_no_readings_and_without_readings_the_facts_are_asked_for(answer_pipeline, monkeypatch):
+    import bot.answer.pipeline as pipeline
+    from bot.answer.composers.offline import UNSURE_NO_READINGS
+
+    question = "公司拖欠工资怎么办"  # the fixture's one card among the hits is on unsigned contracts
+    assert all(r.label.startswith("《") for r in answer_pipeline.ask(question).clarify)  # chapters only
+    monkeypatch.setattr(pipeline, "READING_FLOOR", 0.0)
+    assert any(not r.label.startswith("《") for r in answer_pipeline.ask(question).clarify)  # the card too
+    monkeypatch.setattr(pipeline, "ASK_BELOW", 1.01)
+    monkeypatch.setattr(pipeline, "MAX_READINGS", 0)
+    asked = answer_pipeline.ask(question)
+    assert asked.decision == "clarify" and not asked.clarify
+    assert asked.answer.startswith(UNSURE_NO_READINGS) and "「" not in asked.answer and asked.citations
 
 
 def test_referral_follows_the_leading_source_not_every_law_retrieved():

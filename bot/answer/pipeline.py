@@ -44,6 +44,10 @@ SOURCES = {"resident": 6, "adviser": 5, "enterprise": 3}
 LLM_EXTRA_SOURCES = 2  # a model can weigh a few more than a reader can skim
 MAX_READINGS = 3
 CARD_READINGS = 2  # cards among the top hits that do not fit, offered as readings of the question
+# A card fitting less than this is no reading of the question either: on dev questions asked back,
+# cards below it were about another situation (a carer's home offered "子女不赡养老人怎么办", 0.07),
+# those above it the asker's (起诉应该去哪个法院 0.64 for a loan-court question).
+READING_FLOOR = 0.2
 # Below this calibrated confidence a resident is asked which reading is meant instead of being
 # answered (out of fold on LeCoQA dev, 2026-12-03: leads shown below 0.25 were right 14% of the
 # time, 0.25–0.3 28%, 0.3–0.4 38%; docs/benchmarks.md). Advisers still get the articles.
@@ -225,7 +229,7 @@ class AnswerPipeline:
         confidence below `ASK_BELOW`) is answered by asking which reading is meant, the articles
         only named as possibly related, before any composer writes a word: such leads were the
         governing rule about one time in seven, and a wrong answer is worse than none. None when the
-        answer can go ahead (or there are no readings to offer)."""
+        answer can go ahead."""
         if s["audience"] != "resident":
             return None
         sources = self._sources(s)
@@ -234,9 +238,9 @@ class AnswerPipeline:
             return None
         lead_signals = signals(s["decision"], s["fits"], sources, s["hits"])
         confidence = probability(lead_signals)
-        readings = self._readings(s, sources)
-        if confidence >= ASK_BELOW or len(readings) < 2:
+        if confidence >= ASK_BELOW:
             return None
+        readings = self._readings(s, sources)  # none to offer: the asker is asked for the facts
         q = s["rewritten"]
         referrals = refer(q, [lead.law])
         verifier = Verifier(self.kb, q, sources, self.secrets)
@@ -256,7 +260,7 @@ class AnswerPipeline:
         the top hits, best-fitting first (each asked its own way, so that choosing it brings the
         card), then the chapters the leading sources come from, when they differ."""
         out: list[ClarifyOption] = []
-        for fit in s["fits"][:CARD_READINGS]:
+        for fit in [f for f in s["fits"] if f.probability >= READING_FLOOR][:CARD_READINGS]:
             title = fit.hit.unit.law.removeprefix("普法问答：")
             out.append(ClarifyOption(label=title, question=(fit.hit.unit.extra.get("questions") or [title])[0]))
         seen = set()

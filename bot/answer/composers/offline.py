@@ -21,6 +21,7 @@ _CROSS_REF = re.compile(rf"(本法|《[^《》]{{2,60}}》)({ARTICLE_RE.pattern}
 MAX_RELATED = 5
 QUOTED = 3  # a resident reads three sources quoted; further ones are only named, to look up
 UNSURE = "法润还不能确定您的问题适用哪一条规定。您问的是哪一种情况？请选一个接着问，或补充发生了什么、和谁有纠纷："
+UNSURE_NO_READINGS = "法润还不能确定您的问题适用哪一条规定。请补充发生了什么、和谁有纠纷，或转给网格法律顾问解答。"
 RELATED = "以下规定与您的问题有关（法润未能确定哪一条适用于您的具体情况，请对照条文或咨询专业人员）："
 
 
@@ -58,7 +59,7 @@ class OfflineComposer:
     def ask_reading(self, sources: list[Source], readings: list[ClarifyOption], referrals: list[Referral]) -> str:
         """The reply when the evidence does not show which rule applies: the readings to choose from,
         the articles only named (to look up, not as the answer), where to turn."""
-        lines = [UNSURE, *(f"{i}. {r.label}" for i, r in enumerate(readings, 1)),
+        lines = [UNSURE if readings else UNSURE_NO_READINGS, *(f"{i}. {r.label}" for i, r in enumerate(readings, 1)),
                  "可能有关的条文（仅供查阅，未必适用于您的情况）：" + "、".join(f"{short_name(s)}[{s.n}]" for s in sources)]
         step = next((r.next_step for r in referrals if r.next_step), "")
         return "\n".join(lines + ([f"下一步：{step}"] if step else []))
