@@ -81,6 +81,19 @@ def test_a_heading_like_opening_is_quoted_with_the_rule_after_it():
     assert "另一款" not in quote
 
 
+def test_a_fitting_card_leads_whatever_words_its_answer_shares_with_the_question():
+    from bot.answer.evidence import gather
+
+    card = Unit(uid="c1", law="普法问答：提前选定监护人", text="…", level=QA_LEVEL, source="test", doc_id="c",
+                extra={"answer": "具有完全民事行为能力的成年人可以书面确定自己的监护人。"})
+    rule = Unit(uid="u2", law="测试法", text="老了以后提前指定照顾的人，应当书面约定。", level="法律", source="test",
+                doc_id="d2", article="第二条", article_no=2)
+    hits = [Hit(1, card, 1.0), Hit(2, rule, 0.9)]
+    question = "老了以后怕糊涂，能提前指定谁来照顾我吗"
+    assert [x.unit.uid for x in gather(_FlatIdf(), question, hits, 3)] == ["u2"]  # no shared words: dropped
+    assert [x.unit.uid for x in gather(_FlatIdf(), question, hits, 3, fitting_card=True)] == ["c1", "u2"]
+
+
 def test_a_short_article_is_quoted_whole():
     text = "第一句规定甲。第二句规定乙。"
     assert _source(text, "乙").quote() == text

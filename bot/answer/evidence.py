@@ -187,13 +187,16 @@ def numbered(sources: list[Source]) -> list[Source]:
 
 
 def gather(kb: KnowledgeBase, question: str, hits: list[Hit], limit: int, keep: int = 1,
-           floor: float | None = None) -> list[Source]:
+           floor: float | None = None, fitting_card: bool = False) -> list[Source]:
     """Up to `limit` sources from the hits, in rank order, skipping hits whose best sentence
     matches the question much less well than the best hit's (fused ranks let some in on a vague
     embedding match alone). When no hit shares a word with the question, the first one stays,
     unless an explicit floor says otherwise.
 
-    A Q&A card that comes first brings the articles it rests on, ahead of the other hits."""
+    A Q&A card that comes first brings the articles it rests on, ahead of the other hits; with
+    `fitting_card` (the card-fit model chose it) it stays whatever words its answer shares with
+    the question: a card written for "老了以后怕糊涂，能提前指定谁来照顾我吗" answers in the
+    law's words (意定监护, 完全民事行为能力), which the question never uses."""
     candidates = [make_source(kb, 0, h, question, keep) for h in hits[: 2 * limit]]
     top = max((c.relevance for c in candidates), default=0.0)
     cut = RELATIVE_FLOOR * top if floor is None else floor
@@ -202,7 +205,8 @@ def gather(kb: KnowledgeBase, question: str, hits: list[Hit], limit: int, keep: 
     # insurance); documents and cards, which the reranker was not trained to order, and the tail
     # must pass the word-overlap floor.
     sources = [c for i, c in enumerate(candidates)
-               if (i < KEEP_RANKED and floor is None and c.unit.article_no)
+               if (i == 0 and fitting_card)
+               or (i < KEEP_RANKED and floor is None and c.unit.article_no)
                or (c.relevance >= cut and c.relevance > 0)]
     if sources and sources[0].unit.level == QA_LEVEL:
         refs = sources[0].unit.extra.get("article_refs") or []

@@ -154,19 +154,23 @@ class AnswerPipeline:
                  decision.confidence, s["rewritten"][:200])
         return decision
 
+    @staticmethod
+    def _fitting_card(s: dict) -> list[Hit]:
+        """The card that fits the question, if one does (its hit, in a list)."""
+        fits: list[CardFit] = s["fits"]
+        return [fits[0].hit] if fits and fits[0].fits else []
+
     def _evidence_hits(self, s: dict) -> list[Hit]:
         """The hits answers are built from: a fitting card first, cards that do not fit left out."""
-        fits: list[CardFit] = s["fits"]
-        lead = [fits[0].hit] if fits and fits[0].fits else []
-        return lead + [h for h in s["hits"] if h.unit.level != QA_LEVEL]
+        return self._fitting_card(s) + [h for h in s["hits"] if h.unit.level != QA_LEVEL]
 
     def _sources(self, s: dict, extra: int = 0) -> list[Source]:
         limit = SOURCES[s["audience"]] + extra
         keep = 3 if s["audience"] == "adviser" else 2
-        q, hits = s["rewritten"], self._evidence_hits(s)
+        q, hits, card = s["rewritten"], self._evidence_hits(s), bool(self._fitting_card(s))
         if s["audience"] != "enterprise":
-            return gather(self.kb, q, hits, limit, keep)
-        laws = gather(self.kb, q, [h for h in hits if h.unit.level != POLICY_LEVEL], limit)
+            return gather(self.kb, q, hits, limit, keep, fitting_card=card)
+        laws = gather(self.kb, q, [h for h in hits if h.unit.level != POLICY_LEVEL], limit, fitting_card=card)
         # a policy must match the question as well as the law the answer rests on
         floor = RELATIVE_FLOOR * max((x.relevance for x in laws), default=0.0)
         return numbered(gather(self.kb, q, s["policies"], limit, floor=max(floor, 1e-9)) + laws)
