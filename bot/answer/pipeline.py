@@ -177,13 +177,14 @@ class AnswerPipeline:
 
     # ---- responses -------------------------------------------------------------------------
     def _answer(self, s: dict) -> Iterator[dict]:
-        if (unsure := self._unsure(s)) is not None:
+        offline_sources = self._sources(s)  # also what decides whether to ask back
+        if (unsure := self._unsure(s, offline_sources)) is not None:
             yield from unsure
             return
         q, audience = s["rewritten"], s["audience"]
         fallback, removed = "", []
         for composer in ([self.llm] if self.llm else []) + [self.offline]:
-            sources = self._sources(s, LLM_EXTRA_SOURCES if composer is self.llm else 0)
+            sources = self._sources(s, LLM_EXTRA_SOURCES) if composer is self.llm else offline_sources
             lead = sources[0].unit if sources else None
             card_led = lead is not None and lead.level == QA_LEVEL
             # where to turn follows what the answer rests on: a leading card names its own channel,
@@ -228,7 +229,7 @@ class AnswerPipeline:
                 notes=s["notes"]), "hits": s["hits"]}
             return
 
-    def _unsure(self, s: dict) -> Iterator[dict] | None:
+    def _unsure(self, s: dict, sources: list[Source]) -> Iterator[dict] | None:
         """A resident's question whose lead the evidence hardly supports (no fitting card, calibrated
         confidence below `ASK_BELOW`) is answered by asking which reading is meant, the articles
         only named as possibly related, before any composer writes a word: such leads were the
@@ -236,7 +237,6 @@ class AnswerPipeline:
         answer can go ahead."""
         if s["audience"] != "resident":
             return None
-        sources = self._sources(s)
         lead = sources[0].unit if sources else None
         if lead is None or lead.level == QA_LEVEL:
             return None

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from ..index import layout
 from ..sources import LoadError
-from ..units import AUDIENCES
+from ..units import AUDIENCES, level_label
 from .serve import add_commands as add_serve_commands
 from .answers import add_commands as add_answer_commands, cmd_eval_answers
-from ..units import level_label
 from .common import print_json, settings
 from .sync import add_commands as add_sync_commands
 from .users import add_commands as add_user_commands

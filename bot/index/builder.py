@@ -149,19 +149,26 @@ def _write(settings: Settings, folder: Path, units: list[Unit], vectors: np.ndar
     return manifest
 
 
+def stored_first_stage(folder: Path) -> tuple[list[int], list[str], np.ndarray]:
+    """What a build folder's first stage is made of: unit ids, their space-joined BM25 tokens and
+    their vectors, in id order (loaded into Milvus, or multiplied by bot.lab.scale)."""
+    store = UnitStore(folder / layout.STORE, readonly=True)
+    rows = store.columns("tokens")
+    store.close()
+    ids = [r["id"] for r in rows]
+    vectors = DenseIndex.load(folder).index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+    return ids, [r["tokens"] or "" for r in rows], vectors
+
+
 def _to_milvus(settings: Settings, folder: Path, manifest: layout.Manifest):
     """With the Milvus backend, the written folder's units loaded into a new collection, which
     the manifest then names; returns the client for the alias switch after the swap (None in-process)."""
     if settings.index_backend != "milvus":
         return None
     client = milvus.connect(settings.milvus_target)
-    store = UnitStore(folder / layout.STORE, readonly=True)
-    rows = store.columns("tokens")
-    store.close()
-    ids = [r["id"] for r in rows]
-    vectors = DenseIndex.load(folder).index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+    ids, tokens, vectors = stored_first_stage(folder)
     manifest.collection = milvus.collection_name(folder)
-    milvus.publish(client, manifest.collection, ids, [r["tokens"] or "" for r in rows], vectors)
+    milvus.publish(client, manifest.collection, ids, tokens, vectors)
     manifest.save(folder)
     return client
 

@@ -25,9 +25,9 @@ import numpy as np
 from ..config import Settings
 from ..index import layout
 from ..index import milvus
+from ..index.builder import stored_first_stage
 from ..index.dense import DenseIndex
 from ..index.sparse import SparseIndex
-from ..index.store import UnitStore
 from ..text import normalize, tokenize
 from .data import load_questions
 
@@ -39,12 +39,8 @@ CANDIDATES = 150  # as SearchConfig.candidates
 
 def corpus(folder: Path, times: int) -> tuple[list[str], np.ndarray]:
     """The index's units (space-joined BM25 tokens, vectors), with times - 1 perturbed copies each."""
-    store = UnitStore(folder / layout.STORE, readonly=True)
-    rows = store.columns("tokens")
-    store.close()
-    ids = np.array([r["id"] for r in rows], dtype=np.int64)
-    tokens = [(r["tokens"] or "").split() for r in rows]
-    vectors = DenseIndex.load(folder).index.reconstruct_batch(ids)
+    _, joined, vectors = stored_first_stage(folder)
+    tokens = [t.split() for t in joined]
     rng = np.random.default_rng(SEED)
     out_tokens, out_vectors = [" ".join(t) for t in tokens], [vectors]
     for _ in range(times - 1):
