@@ -64,7 +64,10 @@ def test_every_quoted_statement_comes_from_a_source(pipeline):
 
 def test_qa_card_leads_with_the_articles_it_rests_on(pipeline):
     ans = pipeline.ask("公司一直不跟我签书面劳动合同怎么办")
-    assert ans.answer.startswith("入职超过一个月单位还没有和你签书面劳动合同的")
+    # which situation the card was written for comes first, then its answer
+    intro, first = ans.answer.split("\n")[:2]
+    assert intro == "以下是法润普法问答「公司一直不跟我签书面劳动合同怎么办」的解答（适用于：用人单位超过一个月未与劳动者订立书面劳动合同）："
+    assert first.startswith("入职超过一个月单位还没有和你签书面劳动合同的")
     assert "问答" in [c.level for c in ans.citations]
     assert "依据：\n· 《劳动合同法》第八十二条" in ans.answer
     assert ans.referral[0].key == "labour-arbitration"  # the card's own referral

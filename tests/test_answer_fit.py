@@ -148,7 +148,7 @@ def test_a_paraphrase_fits_better_than_a_near_miss(answer_kb):
 def test_a_card_below_the_threshold_does_not_lead(answer_kb):
     question = "公司一直不跟我签书面劳动合同，该怎么办呢"  # not word for word one of the card's phrasings
     leading = AnswerPipeline(answer_kb).ask(question)
-    assert leading.led_by == "card" and leading.answer.startswith("入职超过一个月")
+    assert leading.led_by == "card" and leading.answer.startswith("以下是法润普法问答「") and leading.answer.split("\n")[1].startswith("入职超过一个月")
     strict = AnswerPipeline(answer_kb)
     strict.cards.weights = FitWeights(strict.cards.weights.coef, strict.cards.weights.bias, threshold=1.01)
     ans = strict.ask(question)
@@ -157,7 +157,7 @@ def test_a_card_below_the_threshold_does_not_lead(answer_kb):
     assert ans.answer.startswith(("以下规定与您的问题有关", "法润还不能确定")) and "入职超过一个月" not in ans.answer
     # one of the card's own phrasings, word for word: the card was written for it and leads at any threshold
     exact = strict.ask("公司一直不跟我签书面劳动合同怎么办？")
-    assert exact.led_by == "card" and exact.answer.startswith("入职超过一个月")
+    assert exact.led_by == "card" and exact.answer.split("\n")[1].startswith("入职超过一个月")
 
 
 def test_scope_conflict_lowers_the_fit(answer_kb):
@@ -220,6 +220,9 @@ def test_cards_that_hardly_fit_are_no_readings_and_without_readings_the_facts_ar
     from bot.answer.composers.offline import UNSURE_NO_READINGS
 
     question = "公司拖欠工资怎么办"  # the fixture's one card among the hits is on unsigned contracts
+    fit = answer_pipeline._prepare({"question": question, "history": [], "audience": "resident", "filters": None})["fits"][0]
+    assert not fit.fits
+    monkeypatch.setattr(pipeline, "READING_FLOOR", fit.probability + 0.01)
     assert all(r.label.startswith("《") for r in answer_pipeline.ask(question).clarify)  # chapters only
     monkeypatch.setattr(pipeline, "READING_FLOOR", 0.0)
     assert any(not r.label.startswith("《") for r in answer_pipeline.ask(question).clarify)  # the card too
@@ -301,3 +304,25 @@ def test_confidence_calibration_reports_out_of_fold_reliability(tmp_path, capsys
     assert after < before  # the scope confidence says 0.95 whatever the lead; the model does not
     coef = re.search(r"coef=\(([^)]*)\)", out).group(1).split(", ")
     assert float(coef[SIGNALS.index("lead_margin")]) > 0
+
+
+def test_a_leading_card_says_its_situation_and_offers_the_other_cards_that_might_fit(answer_kb, answer_pipeline):
+    from dataclasses import replace
+
+    from bot.answer.cardfit import CardFit
+    from bot.answer.composers.offline import OTHER_READINGS
+
+    lead = _card_hit(answer_kb, "公司不签劳动合同")
+
+    def card(uid, title, p):
+        unit = replace(lead.unit, uid=uid, law=f"普法问答：{title}", extra={**lead.unit.extra, "questions": [f"{title}？"]})
+        return CardFit(replace(lead, unit=unit), {}, p, False)
+
+    fits = [CardFit(lead, {}, 0.9, True), card("near", "劳务关系不签合同怎么办", 0.5), card("far", "加班费怎么算", 0.05)]
+    readings = answer_pipeline._other_cards({"fits": fits}, lead.unit)
+    # never the leading card itself, never one below the reading floor
+    assert [(r.label, r.question) for r in readings] == [("劳务关系不签合同怎么办", "劳务关系不签合同怎么办？")]
+    source = make_source(answer_kb, 1, lead, "公司一直不跟我签书面劳动合同")
+    text = "".join(answer_pipeline.offline.compose("公司一直不跟我签书面劳动合同", [source], "resident", [], readings))
+    assert text.startswith("以下是法润普法问答「公司一直不跟我签书面劳动合同怎么办」的解答（适用于：用人单位超过一个月")
+    assert f"{OTHER_READINGS}\n1. 劳务关系不签合同怎么办" in text

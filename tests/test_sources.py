@@ -267,3 +267,13 @@ def test_front_matter_dates_become_iso():
     assert meta == {"published": "2024-03-01", "title": "通知"}
     assert body == "正文"
     assert front_matter("正文") is None
+
+
+def test_lawsdb_drops_the_next_parts_heading_glued_to_an_article():
+    # laws.db ends 民法典第二百零四条 with the headings of the part after it
+    assert lawsdb.article_text("但是法律另有规定或者当事人另有约定的除外。\n第二编 物 权\n第一分编 通 则") \
+        == "但是法律另有规定或者当事人另有约定的除外。"
+    assert lawsdb.article_text("留置权消灭。\n第五分编 占 有\n") == "留置权消灭。"
+    # an article's own paragraph that begins with a chapter reference is the article's text
+    text = "第一款。\n第三章规定的期限，适用本条。"
+    assert lawsdb.article_text(text) == text

