@@ -36,7 +36,7 @@ class ConfidenceWeights:
 
 
 # Chosen by `python -m bot.lab.calibrate_confidence` (see the module doc); paste its last line here.
-CALIBRATED = ConfidenceWeights(coef=(-1.457, 1.244, 0.989, 0.191, 0.545, 0.02, 0.0), bias=-2.072)
+CALIBRATED = ConfidenceWeights(coef=(-1.294, 0.843, 0.744, 0.202, 0.538, 0.022, 0.0), bias=-2.444)
 
 
 def signals(decision: Decision, fits: list[CardFit], sources: list[Source], hits: list[Hit]) -> dict[str, float]:

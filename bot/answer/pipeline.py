@@ -39,6 +39,9 @@ from .verify import Verifier
 log = logging.getLogger(__name__)
 
 K = 10  # hits retrieved; the decision looks at all of them, composers at the first few
+# Card fit looks deeper: whether retrieval ranks a card's own articles at all among this many hits
+# (a lay question often brings its card first but the card's article only 11th–30th)
+FIT_DEPTH = 30
 # sources given to the offline composer (it quotes three for residents and names the rest)
 SOURCES = {"resident": 6, "adviser": 5, "enterprise": 3}
 LLM_EXTRA_SOURCES = 2  # a model can weigh a few more than a reader can skim
@@ -90,8 +93,9 @@ class AnswerPipeline:
         own, made per answer (2026-12-03: 15 of 50 ms of CPU per answer; docs/reliability.md)."""
         s = self._clean(s)
         s["rewritten"] = self._condense(s)
-        s["hits"], s["policies"] = self._retrieve(s), self._policies(s)
-        s["fits"] = self._fits(s)
+        deep = self._retrieve(s)
+        s["hits"], s["policies"] = deep[:K], self._policies(s)
+        s["fits"] = self.cards.rank(s["rewritten"], deep)
         s["decision"] = self._decide(s)
         return s
 
@@ -132,12 +136,9 @@ class AnswerPipeline:
     def _retrieve(self, s: dict) -> list:
         context = "\n".join(u for u, _ in s["history"])
         try:
-            return self.kb.search(s["rewritten"], k=K, filters=s["filters"], context=context)
+            return self.kb.search(s["rewritten"], k=FIT_DEPTH, filters=s["filters"], context=context)
         except QueryError:
             return []
-
-    def _fits(self, s: dict) -> list[CardFit]:
-        return self.cards.rank(s["rewritten"], s["hits"])
 
     def _policies(self, s: dict) -> list:
         """Enterprises see policy documents first, expired ones included (and labelled)."""

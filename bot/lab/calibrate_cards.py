@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..answer.cardfit import FEATURES, TOP, CardFitter, FitWeights, card_article_keys
+from ..answer.pipeline import FIT_DEPTH
 from ..config import Settings
 from ..retrieval.search import KnowledgeBase
 from ..units import QA_LEVEL
@@ -69,7 +70,7 @@ def examples(kb: KnowledgeBase, dev: Path | None, cases: Path = CASES) -> tuple[
                           case["card"]))
     for g in itertools.chain(dev_order, range(first_case, len(questions))):
         text, label_of, card = questions[g]
-        hits = kb.search(text, k=20)
+        hits = kb.search(text, k=FIT_DEPTH)
         qvec = kb.embedder.encode_query(text)
         for rank, h in enumerate(hits, 1):
             if h.unit.level != QA_LEVEL or (rank > TOP and not (card and card_name(h.unit) == card)):
@@ -77,7 +78,7 @@ def examples(kb: KnowledgeBase, dev: Path | None, cases: Path = CASES) -> tuple[
             label = label_of(h.unit)
             if label is None:
                 continue
-            f = fitter.features(text, h, min(rank, TOP + 1), hits[:10], qvec)
+            f = fitter.features(text, h, min(rank, TOP + 1), hits, qvec)
             X.append([f[name] for name in FEATURES])
             y.append(float(label))
             group.append(g)
