@@ -341,6 +341,10 @@ def test_handover_is_offered_on_abstain_twice_clarify_and_bad_rating(service):
     unclear = Answer(question="q", rewritten_question="q", decision="answer", confidence=0.6,
                      clarify=[ClarifyOption(label="a", question="a"), ClarifyOption(label="b", question="b")])
     assert handover_reason(unclear, 0) == "" and handover_reason(unclear, 1) == "clarify_twice"
+    # a card's answer offering other cards in case it is not the asker's situation has answered
+    card_with_others = Answer(question="q", rewritten_question="q", led_by="card", confidence=0.8,
+                              clarify=[ClarifyOption(label="a", question="a")])
+    assert handover_reason(card_with_others, 3) == ""
     plain = Answer(question="q", rewritten_question="q", led_by="statute", confidence=0.8)
     assert handover_reason(plain, 5) == ""
     unsure = Answer(question="q", rewritten_question="q", led_by="statute", confidence=0.2)

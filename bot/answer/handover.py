@@ -23,8 +23,9 @@ OFFER = "可以把问题转给您所在网格的法律顾问，由顾问本人�
 
 
 def asks_to_clarify(answer) -> bool:
-    """Whether an answer asks the resident to say more: a clarify decision or readings to choose from."""
-    return answer.decision == "clarify" or bool(answer.clarify)
+    """Whether an answer asks the resident to say more: a clarify decision or readings to choose from.
+    A card's answer that also offers other cards (in case it is not the asker's situation) answers."""
+    return answer.decision == "clarify" or (bool(answer.clarify) and answer.led_by != "card")
 
 
 def handover_reason(answer, clarified_before: int = 0) -> str:
