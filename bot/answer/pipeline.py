@@ -54,7 +54,8 @@ CARD_READINGS = 2  # cards among the top hits that do not fit, offered as readin
 READING_FLOOR = 0.3
 # Below this calibrated confidence a resident is asked which reading is meant instead of being
 # answered (out of fold on LeCoQA dev, 2026-12-03: leads shown below 0.25 were right 14% of the
-# time, 0.25–0.3 28%, 0.3–0.4 38%; docs/benchmarks.md). Advisers still get the articles.
+# time, 0.25–0.3 28%, 0.3–0.4 38%; with the confidence weights of 2026-12-04, 17%, 30%, 36%;
+# docs/benchmarks.md). Advisers still get the articles.
 ASK_BELOW = 0.25
 
 MESSAGES = {
