@@ -4,6 +4,7 @@ kept; an index update empties it; FARUN_ANSWER_CACHE=0 turns it off."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,9 +21,17 @@ from bot.retrieval.search import Filters, KnowledgeBase
 QUESTION = "公司安排加班却不给加班费怎么办？"
 
 
+@pytest.fixture(scope="module")
+def cached_kb(answer_kb):
+    """The answer tests' knowledge base with the cache on (their settings turn it off)."""
+    kb = copy.copy(answer_kb)
+    kb.settings = dataclasses.replace(answer_kb.settings, answer_cache=100)
+    return kb
+
+
 @pytest.fixture
-def pipeline(answer_kb):
-    return AnswerPipeline(answer_kb)  # a cache of its own per test
+def pipeline(cached_kb):
+    return AnswerPipeline(cached_kb)  # a cache of its own per test
 
 
 def test_a_question_asked_again_is_answered_from_the_cache_exactly(pipeline):
@@ -49,19 +58,19 @@ def test_each_input_of_an_answer_is_part_of_the_key(pipeline, other):
     assert pipeline.cache.hits == 0 and len(pipeline.cache) == 2
 
 
-def test_the_build_the_validity_day_and_the_reranker_are_part_of_the_key(answer_kb):
-    key = answer_key(answer_kb, QUESTION, [], "resident", None)
-    next_day = answer_kb.on(answer_kb.as_of + timedelta(days=1))
+def test_the_build_the_validity_day_and_the_reranker_are_part_of_the_key(cached_kb):
+    key = answer_key(cached_kb, QUESTION, [], "resident", None)
+    next_day = cached_kb.on(cached_kb.as_of + timedelta(days=1))
     assert answer_key(next_day, QUESTION, [], "resident", None) != key
-    moved = copy.copy(answer_kb)
+    moved = copy.copy(cached_kb)
     moved.folder = Path("/elsewhere/build-2")
     assert answer_key(moved, QUESTION, [], "resident", None) != key
-    shipped = answer_kb.reranker
+    shipped = cached_kb.reranker
     try:
-        answer_kb.set_reranker(shipped)  # the same reranker set again is still another stage
-        assert answer_key(answer_kb, QUESTION, [], "resident", None) != key
+        cached_kb.set_reranker(shipped)  # the same reranker set again is still another stage
+        assert answer_key(cached_kb, QUESTION, [], "resident", None) != key
     finally:
-        answer_kb.set_reranker(shipped)
+        cached_kb.set_reranker(shipped)
 
 
 def test_the_hand_over_offer_follows_the_conversation_not_the_cache(pipeline):
