@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"法润 API 已启动（{args.workers} 个工作进程）：http://{args.host}:{args.port}/api/docs"
               "  （网页不在多进程模式下提供：另起 python app.py --port 其他端口）", flush=True)
         uvicorn.run("app:api_worker", factory=True, workers=args.workers, host=args.host, port=args.port,
-                    log_level="warning")
+                    log_level="warning", access_log=False)
         return 0
     try:
         app, service = make_server_app(settings)
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if not service.auth.enabled:
         print(service.auth.reason, file=sys.stderr)
     print(f"法润已启动：http://{args.host}:{args.port}/  （API 文档：/api/docs）", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)  # nothing logs requests
     return 0
 
 
