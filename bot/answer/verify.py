@@ -40,7 +40,7 @@ def citation_of(src: Source) -> Citation:
 
 class Verifier:
     def __init__(self, kb: KnowledgeBase, question: str, sources: list[Source], secrets: tuple[str, ...] = ()):
-        self.kb, self.question, self.sources, self.secrets = kb, question, sources, secrets
+        self.kb, self.question, self.sources = kb, question, sources
         self._scrub = SecretScrubber(secrets)
         self.by_uid = {s.unit.uid: s for s in sources}
         self.cited: dict[str, Citation] = {}
