@@ -1,5 +1,6 @@
-"""CPU per answer, in one process: `AnswerPipeline.ask` and `POST /api/ask` (FastAPI's TestClient,
-so the client's own share is counted too), over the load test's 12 questions after a warm-up.
+"""CPU per answer of `AnswerPipeline.ask`, in one process, over the load test's 12 questions after
+a warm-up (what the HTTP layer adds is measured on a running server: the load table's server CPU
+per answer, docs/reliability.md).
 
     python -m bot.lab.answer_cpu [--rounds 4] [--profile 25]
 
@@ -17,10 +18,9 @@ import json
 import os
 import pstats
 import statistics
-import tempfile
 import time
 
-from ..admin import Service
+from ..answer.pipeline import AnswerPipeline
 from ..config import Settings
 from .loadtest import QUESTIONS
 
@@ -41,26 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--profile", type=int, default=0, help="print the top N functions by own time")
     args = p.parse_args(argv)
-    from fastapi.testclient import TestClient
-
-    from ..api import create_app
-
-    with tempfile.TemporaryDirectory() as var:  # the question log goes to a throwaway database
-        os.environ["FARUN_DATA_DIR"] = var
-        service = Service(Settings.load())
-        pipeline = service.pipeline
-        client = TestClient(create_app(service=service, rate_limit=0))
-        for q in QUESTIONS * 2:  # warm-up: jieba, page cache, each card's phrasings
-            pipeline.ask(q)
-        ask = cpu_ms(pipeline.ask, args.rounds)
-        api = cpu_ms(lambda q: client.post("/api/ask", json={"question": q}).raise_for_status(), args.rounds)
-        print(json.dumps({"pipeline_ask_ms": round(statistics.median(ask), 1), "api_ask_ms": round(statistics.median(api), 1),
-                          "rounds": {"pipeline": [round(x, 1) for x in ask], "api": [round(x, 1) for x in api]},
-                          "load_average": os.getloadavg()[0]}))
-        if args.profile:
-            profile = cProfile.Profile()
-            profile.runcall(cpu_ms, pipeline.ask, args.rounds)
-            pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
+    pipeline = AnswerPipeline.open(Settings.load())
+    for q in QUESTIONS * 2:  # warm-up: jieba, page cache, each card's phrasings
+        pipeline.ask(q)
+    ask = cpu_ms(pipeline.ask, args.rounds)
+    print(json.dumps({"pipeline_ask_ms": round(statistics.median(ask), 1), "rounds": [round(x, 1) for x in ask],
+                      "load_average": os.getloadavg()[0]}))
+    if args.profile:
+        profile = cProfile.Profile()
+        profile.runcall(cpu_ms, pipeline.ask, args.rounds)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(args.profile)
     return 0
 
 
