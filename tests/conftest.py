@@ -350,7 +350,9 @@ def make_service(request, tmp_path_factory, small_laws_db, empty_knowledge, embe
 
 @pytest.fixture(scope="session")
 def answer_settings(tmp_path_factory, embedder):
-    """Settings of the answer tests' index (ANSWER_LAWS and tests/fixtures/answer_docs), built once."""
+    """Settings of the answer tests' index (ANSWER_LAWS and tests/fixtures/answer_docs), built once.
+    No answer cache: those tests patch the pipeline's thresholds between asks of one question
+    (tests/test_answer_cache.py turns it on)."""
     from bot.config import Settings
     from bot.index.builder import build
 
@@ -358,7 +360,7 @@ def answer_settings(tmp_path_factory, embedder):
     (root / "knowledge").mkdir()
     laws_db = make_laws_db(root / "laws.db", ANSWER_LAWS)
     settings = Settings(index_dir=root / "index", laws_db=laws_db, knowledge_dir=root / "knowledge",
-                        sources=[FIXTURES / "answer_docs"], today=TODAY, data_dir=root / "var")
+                        sources=[FIXTURES / "answer_docs"], today=TODAY, data_dir=root / "var", answer_cache=0)
     build(settings, progress=False, embedder=embedder)
     return settings
 

@@ -190,3 +190,26 @@ def test_openapi_documents_the_routes(client):
     assert {"/api/ask", "/api/search", "/api/article", "/api/feedback", "/api/health"} <= set(spec["paths"])
     assert "AskRequest" in spec["components"]["schemas"]
     assert client.get("/api/nowhere").status_code == 404
+
+
+def test_the_server_works_on_a_few_requests_at_once_offline(service, monkeypatch):
+    """Offline answers are CPU-bound: 4 threads per process (the others wait in arrival order);
+    a model composer's answers wait for the model, so 40; FARUN_REQUEST_THREADS overrides both."""
+    import dataclasses
+
+    import anyio
+
+    from bot.api import create_app, request_threads
+
+    assert request_threads(service.settings) == 4
+    assert request_threads(dataclasses.replace(service.settings, llm_model="qwen")) == 40
+    chosen = dataclasses.replace(service.settings, request_threads=7)
+    assert request_threads(chosen) == 7
+    monkeypatch.setattr(service, "settings", chosen)
+
+    async def tokens():
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    with TestClient(create_app(service=service, rate_limit=0)) as started:
+        assert started.portal.call(tokens) == 7
+        assert started.get("/api/health").status_code == 200

@@ -128,6 +128,34 @@ def test_bad_uri_is_a_clear_error(small_settings, embedder, monkeypatch, uri):
     assert not (settings.index_dir / "current").exists()  # nothing swapped in
 
 
+class _OldServer:
+    """A Milvus 2.3 server as pymilvus sees it (the PyPI package milvus 2.3.5 answers "v2.3.5-lite")."""
+
+    def __init__(self, uri, timeout=None):
+        self.uri = uri
+
+    def get_server_version(self):
+        return "v2.3.5-lite"
+
+
+def test_a_server_older_than_2_5_is_refused_by_name(small_settings, embedder, monkeypatch):
+    """Milvus before 2.5 has no BM25 function: a build there failed with a gRPC stack trace
+    ("create index on 104 field is not supported"); now the server's version is checked on connect."""
+    monkeypatch.setattr("pymilvus.MilvusClient", _OldServer)
+    settings = dataclasses.replace(small_settings, index_backend="milvus", milvus_uri="http://127.0.0.1:19530")
+    with pytest.raises(layout.IndexUnavailable, match=r"v2\.3\.5-lite.*Milvus 2\.5 或更新.*needs Milvus 2\.5 or newer"):
+        milvus.connect(settings.milvus_target)
+    with pytest.raises(layout.IndexUnavailable, match="v2.3.5-lite"):
+        build(settings, progress=False, embedder=embedder)
+    assert not (settings.index_dir / "current").exists()
+
+
+@pytest.mark.parametrize("version, refused", [("v2.3.5-lite", True), ("v2.4.17", True), ("v2.5.4", False),
+                                              ("v2.6.0", False), ("3.0.0", False), ("", False), ("unknown", False)])
+def test_versions_before_2_5_are_too_old(version, refused):
+    assert milvus.too_old(version) is refused
+
+
 def test_unknown_backend_is_refused():
     from bot.config import Settings
 

@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from langchain_core.runnables import RunnableBranch, RunnableLambda
 
 from ..config import Settings
+from ..embeddings import one_vector_per_question
 from ..lawnames import norm_title
 from ..retrieval.search import Filters, Hit, KnowledgeBase, QueryError
 from ..text import MAX_QUERY_CHARS
 from ..units import POLICY_LEVEL, QA_LEVEL
 from .abstain import Decision, decide
+from .cache import AnswerCache, answer_key
 from .cardfit import CardFit, CardFitter
 from .composers import ComposeError
 from .composers.llm import LLMComposer, LLMConfig
@@ -77,6 +79,7 @@ class AnswerPipeline:
         self.llm = LLMComposer(llm, chat_model) if llm else None
         self.secrets = (llm.api_key,) if llm and llm.api_key else ()
         self.chain = self._build()
+        self.cache = AnswerCache(kb.settings.answer_cache)  # a new pipeline (index swap, update): an empty one
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> "AnswerPipeline":
@@ -94,9 +97,10 @@ class AnswerPipeline:
         own, made per answer (2026-12-03: 15 of 50 ms of CPU per answer; docs/reliability.md)."""
         s = self._clean(s)
         s["rewritten"] = self._condense(s)
-        deep = self._retrieve(s)
-        s["hits"], s["policies"] = deep[:K], self._policies(s)
-        s["fits"] = self.cards.rank(s["rewritten"], deep)
+        with one_vector_per_question():  # retrieval, policies and card fit encode the question
+            deep = self._retrieve(s)
+            s["hits"], s["policies"] = deep[:K], self._policies(s)
+            s["fits"] = self.cards.rank(s["rewritten"], deep)
         s["decision"] = self._decide(s)
         return s
 
@@ -115,7 +119,13 @@ class AnswerPipeline:
 
     def ask(self, question: str, history: list[Turn] = (), audience: str = "resident",
             filters: Filters | None = None, clarified: int = 0) -> Answer:
+        """The answer `stream` ends with; one asked before comes from the cache (bot.answer.cache)."""
+        key = answer_key(self.kb, question, history, audience, filters)
+        if (answer := self.cache.get(key)) is not None:
+            answer.handover = handover_reason(answer, clarified)
+            return answer
         *_, last = self.stream(question, history, audience, filters, clarified)
+        self.cache.put(key, last["answer"])
         return last["answer"]
 
     # ---- steps -----------------------------------------------------------------------------

@@ -53,13 +53,24 @@ def redact(text: str) -> str:
     return text
 
 
+class SecretScrubber:
+    """Removes values a model must never echo: the configured API key, any secret-looking
+    environment variable (a reply may have been coaxed into revealing one) and API-key shapes.
+    The environment is read when the scrubber is made (a verifier makes one per answer and
+    scrubs every sentence with it: reading os.environ per sentence was 2 ms of an answer)."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()):
+        values = set(secrets) | {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8}
+        self.values = sorted((v for v in values if v and len(v) >= 6), key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, "[已隐去]")
+        return _KEYLIKE.sub("[已隐去]", text)
+
+
 def scrub_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove values a model must never echo: the configured API key, any secret-looking
-    environment variable (a reply may have been coaxed into revealing one) and API-key shapes."""
-    values = set(secrets) | {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8}
-    for value in sorted((v for v in values if v and len(v) >= 6), key=len, reverse=True):
-        text = text.replace(value, "[已隐去]")
-    return _KEYLIKE.sub("[已隐去]", text)
+    return SecretScrubber(secrets)(text)
 
 
 def printable(text: str) -> str:

@@ -18,7 +18,7 @@ from ..retrieval.search import Filters, Hit, KnowledgeBase
 from ..units import CURRENT, POLICY_LEVEL
 from .evidence import Source, make_source
 from .models import Citation, RemovedCitation
-from .privacy import scrub_secrets
+from .privacy import SecretScrubber
 
 _MARKER = re.compile(r"[\[［【]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]］】]")
 _NAME_BEFORE = re.compile(r"(《[^《》\n]{1,80}》|[\u4e00-\u9fff（）]{2,40}?(?:法典|法|条例|规定|解释|办法|决定))\s*$")
@@ -40,7 +40,8 @@ def citation_of(src: Source) -> Citation:
 
 class Verifier:
     def __init__(self, kb: KnowledgeBase, question: str, sources: list[Source], secrets: tuple[str, ...] = ()):
-        self.kb, self.question, self.sources, self.secrets = kb, question, sources, secrets
+        self.kb, self.question, self.sources = kb, question, sources
+        self._scrub = SecretScrubber(secrets)
         self.by_uid = {s.unit.uid: s for s in sources}
         self.cited: dict[str, Citation] = {}
         self.removed: list[RemovedCitation] = []
@@ -93,7 +94,7 @@ class Verifier:
             if hit.unit.status != CURRENT and hit.unit.status not in s[end:end + 12]:
                 s = s[:end] + tag + s[end:]
         s = _MARKER.sub(self._marker, s)
-        return scrub_secrets(s, self.secrets)
+        return self._scrub(s)
 
     def _resolve(self, name: str, article: str) -> Hit | str:
         """The unit cited, or why it cannot be: unknown_law / unknown_article."""

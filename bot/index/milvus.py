@@ -35,6 +35,10 @@ PREFIX = "farun_"
 K1, B = 1.2, 0.75  # as the in-process BM25 (bot.index.sparse)
 INSERT_BATCH = 1000
 CONNECT_TIMEOUT = 10.0  # seconds: a wrong server address fails within this, with the address named
+# Milvus's BM25 function (full-text search over a sparse vector field) arrived in 2.5: an older
+# server refuses the collection's sparse index with "create index on 104 field is not supported"
+# (tried 2026-12-04 with the PyPI package milvus 2.3.5, the newest embedded server there).
+NEEDED = (2, 5)
 MAX_TEXT = 65535  # bytes, the longest VARCHAR Milvus stores (the longest unit here: 33 kB of tokens)
 
 
@@ -48,9 +52,23 @@ def connect(uri: str):
     elif not re.match(r"^(https?|tcp|grpcs?)://", uri):
         raise IndexUnavailable(f"FARUN_MILVUS_URI {uri!r} 无效：请写 milvus-lite 文件（…/milvus.db）或服务器地址（http://host:19530）")
     try:
-        return MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
+        client = MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT)
+        version = "" if uri.endswith(".db") else client.get_server_version()
     except Exception as exc:  # pymilvus raises MilvusException, gRPC and OS errors alike
         raise IndexUnavailable(f"无法连接 Milvus（{uri}）：{exc}。请检查 FARUN_MILVUS_URI 与 Milvus 服务") from exc
+    if too_old(version):
+        raise IndexUnavailable(
+            f"Milvus 服务器（{uri}）的版本是 {version}，法润的 Milvus 后端需要 Milvus {NEEDED[0]}.{NEEDED[1]} 或更新"
+            f"（BM25 全文检索函数与稀疏向量索引）：请升级 Milvus。/ The Milvus server at {uri} is {version}; "
+            f"FaRun's Milvus backend needs Milvus {NEEDED[0]}.{NEEDED[1]} or newer (the BM25 function).")
+    return client
+
+
+def too_old(version: str) -> bool:
+    """Whether a server's version (get_server_version: "v2.3.5-lite", "v2.5.4") predates `NEEDED`;
+    a text without a version number is not refused (the server's own error then says more)."""
+    m = re.search(r"(\d+)\.(\d+)", version or "")
+    return bool(m) and (int(m.group(1)), int(m.group(2))) < NEEDED
 
 
 def collection_name(folder: Path) -> str:

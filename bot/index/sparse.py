@@ -22,6 +22,7 @@ class SparseIndex:
     def __init__(self, model: bm25s.BM25):
         self.model = model
         self._df: np.ndarray | None = None
+        self._idf: dict[str, float] = {}  # a token's idf, once computed (card fit asks for ~70 per answer)
 
     @classmethod
     def build(cls, tokens: list[list[str]]) -> "SparseIndex":
@@ -39,13 +40,16 @@ class SparseIndex:
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a token (0 for a token the index has never seen)."""
+        if (known := self._idf.get(token)) is not None:
+            return known
         if self._df is None:
             self._df = np.diff(self.model.scores["indptr"])  # one CSC column per vocabulary entry
         j = self.model.vocab_dict.get(token)
         if j is None:
             return 0.0
         n, df = int(self.model.scores["num_docs"]), self._df[j]
-        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        self._idf[token] = idf = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return idf
 
     def known(self, tokens: list[str]) -> list[str]:
         """The tokens the index has seen: the others score nothing."""

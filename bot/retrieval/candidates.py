@@ -38,10 +38,42 @@ def vocabulary_scores(vocabulary: dict[str, Expansion], tokens: list[str]) -> di
     return {level: learned.scores(tokens) for level, learned in vocabulary.items()}
 
 
+class CardCitations:
+    """Every card's cited articles laid out flat, grouped by card, so that each card's best
+    cited-article score is one `np.maximum.reduceat` per question instead of a Python loop over
+    every card (≈ 2 ms of an answer's CPU, 2026-12-04)."""
+
+    def __init__(self, cites: dict[int, list[tuple[str, str]]]):
+        self.rows = np.array(list(cites), dtype=np.int64)  # every card's row, citing or not
+        citing, starts, self.slots = [], [], {}
+        n = 0
+        for pos, refs in enumerate(cites.values()):
+            if not refs:
+                continue
+            citing.append(pos)
+            starts.append(n)
+            for ref in refs:
+                self.slots.setdefault(article_id(*ref), []).append(n)
+                n += 1
+        self.citing, self.starts, self.n = np.array(citing, dtype=np.int64), np.array(starts, dtype=np.int64), n
+
+    def best(self, by_article: dict[str, float]) -> np.ndarray:
+        """Per card (`rows`), the best score among the articles it cites (0 for none scored)."""
+        values = np.zeros(self.n)
+        for art, score in by_article.items():
+            if (slots := self.slots.get(art)) is not None:
+                values[slots] = score
+        out = np.zeros(len(self.rows))
+        if self.n:
+            out[self.citing] = np.maximum.reduceat(values, self.starts)
+        return out
+
+
 class CandidateStage:
     def __init__(self, catalog: Catalog, backend: InProcess | InMilvus, embedder):
         """`backend`: where the BM25 and dense searches run (`backends`, FARUN_INDEX_BACKEND)."""
         self.catalog, self.backend, self.embedder = catalog, backend, embedder
+        self.card_citations = CardCitations(catalog.cites)
 
     def candidates(self, q: str, tokens: list[str], mask: np.ndarray, cfg: SearchConfig,
                    methods=("bm25", "dense"), by_target: dict[str, dict[str, float]] | None = None,
@@ -103,6 +135,5 @@ class CandidateStage:
         out = np.zeros(len(self.catalog))
         for art, s in by_article.items():
             out[self.catalog.article_id_rows(art)] = s
-        for i, refs in self.catalog.cites.items():
-            out[i] = max((by_article.get(article_id(*r), 0.0) for r in refs), default=0.0)
+        out[self.card_citations.rows] = self.card_citations.best(by_article)
         return out
