@@ -147,7 +147,8 @@ def test_the_closed_loop(server, browser):
     _ask(resident, QUESTION)
     assert REPLY[:20] in resident.locator("#resident-chat").inner_text()
     after = httpx.post(f"{url}/api/ask", json={"question": QUESTION}).json()
-    assert after["led_by"] == "card" and after["answer"].startswith(REPLY[:20])
+    intro, first = after["answer"].split("\n")[:2]  # the card's situation first, then its answer
+    assert after["led_by"] == "card" and intro.startswith("以下是法润普法问答「") and first.startswith(REPLY[:20])
 
     # the demand chart and CSV show the ticket
     admin.get_by_role("tab", name="需求分析").click()

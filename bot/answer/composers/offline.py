@@ -25,7 +25,7 @@ UNSURE = "法润还不能确定您的问题适用哪一条规定。您问的是�
 UNSURE_NO_READINGS = "法润还不能确定您的问题适用哪一条规定。请补充发生了什么、和谁有纠纷，或转给网格法律顾问解答。"
 RELATED = "以下规定与您的问题有关（法润未能确定哪一条适用于您的具体情况，请对照条文或咨询专业人员）："
 # A card is written for one situation: the reader sees which, so that a near miss shows as one
-CARD_INTRO = "以下是法润普法问答「{title}」的解答（适用于：{situation}）："
+CARD_INTRO = "以下是法润普法问答「{title}」的解答{situation}："
 READINGS = "您问的是哪一种情况？可以选一个接着问："
 OTHER_READINGS = "如果这不是您的情况，可以选一个接着问："
 
@@ -75,8 +75,9 @@ class OfflineComposer:
         card = card_answer(quoted[0]) if quoted else None
         if card:
             rest, unit = quoted[1:], quoted[0].unit
+            situation = covered_situation(unit.extra.get("scope", "")).strip().rstrip("。；;")
             intro = CARD_INTRO.format(title=unit.law.removeprefix("普法问答："),
-                                      situation=covered_situation(unit.extra.get("scope", "")).rstrip("。；;"))
+                                      situation=f"（适用于：{situation}）" if situation else "")
             lines = [intro, f"{card}[{quoted[0].n}]"] + (["依据："] + quote_lines(rest) if rest else [])
         else:
             # No pre-written answer fits: the articles are shown for what they are, without
