@@ -326,3 +326,16 @@ def test_a_leading_card_says_its_situation_and_offers_the_other_cards_that_might
     text = "".join(answer_pipeline.offline.compose("公司一直不跟我签书面劳动合同", [source], "resident", [], readings))
     assert text.startswith("以下是法润普法问答「公司一直不跟我签书面劳动合同怎么办」的解答（适用于：用人单位超过一个月")
     assert f"{OTHER_READINGS}\n1. 劳务关系不签合同怎么办" in text
+
+
+def test_a_cards_bare_verdict_answers_only_its_own_question(answer_kb):
+    from dataclasses import replace
+
+    from bot.answer.composers.offline import card_answer
+
+    lead = _card_hit(answer_kb, "公司不签劳动合同")
+    unit = replace(lead.unit, text=lead.unit.text.replace("入职超过一个月", "可以。入职超过一个月"),
+                   extra={**lead.unit.extra, "answer": "可以。" + lead.unit.extra.get("answer", "")})
+    source = make_source(answer_kb, 1, replace(lead, unit=unit), "公司不签合同")
+    assert card_answer(source, "公司一直不跟我签书面劳动合同怎么办").startswith("可以。入职超过一个月")  # its own phrasing
+    assert card_answer(source, "老板半年不签合同，我能要双倍工资吗").startswith("入职超过一个月")  # another question

@@ -14,10 +14,12 @@ from ...lawnames import norm_title
 from ...numerals import ARTICLE_RE
 from ...retrieval.search import KnowledgeBase
 from ...units import POLICY_LEVEL, QA_LEVEL
+from ...sources.knowledge import normalise_question
 from ..cardfit import covered_situation
 from ..evidence import Source, body, status_label
 from ..models import ClarifyOption, Referral
 
+_VERDICT = re.compile(r"^[^。，！？；\s]{1,3}[。！]")  # 是的。 可以。 不合法。
 _CROSS_REF = re.compile(rf"(本法|《[^《》]{{2,60}}》)({ARTICLE_RE.pattern})")
 MAX_RELATED = 5
 QUOTED = 3  # a resident reads three sources quoted; further ones are only named, to look up
@@ -37,9 +39,17 @@ def short_name(source: Source) -> str:
     return f"《{title}》{u.article or u.heading_path}{status_label(u)}"
 
 
-def card_answer(source: Source) -> str | None:
-    """A Q&A card's plain-language answer, when the card is the source."""
-    return body(source.unit).strip() if source.unit.level == QA_LEVEL else None
+def card_answer(source: Source, question: str) -> str | None:
+    """A Q&A card's plain-language answer, when the card is the source. A bare verdict it opens
+    with (「是的。」「不能。」) answers the card's own question; asked in other words, the question
+    may not be that one (「房子是不是就我和我妈两个人分？」 answered 「是的。」 by the card on a
+    surviving spouse's half), so the verdict is left out and the rule that follows it speaks."""
+    if source.unit.level != QA_LEVEL:
+        return None
+    text = body(source.unit).strip()
+    if normalise_question(question) in {normalise_question(p) for p in source.unit.extra.get("questions") or []}:
+        return text
+    return _VERDICT.sub("", text, count=1) or text
 
 
 def quote_lines(sources: list[Source]) -> list[str]:
@@ -55,7 +65,8 @@ class OfflineComposer:
 
     def compose(self, question: str, sources: list[Source], audience: str, referrals: list[Referral],
                 readings: list[ClarifyOption] = ()) -> Iterator[str]:
-        body = {"resident": self._resident, "adviser": self._adviser, "enterprise": self._enterprise}[audience](sources)
+        body = self._resident(question, sources) if audience == "resident" else \
+            {"adviser": self._adviser, "enterprise": self._enterprise}[audience](sources)
         if readings:
             card_led = bool(sources) and sources[0].unit.level == QA_LEVEL
             body += [OTHER_READINGS if card_led else READINGS] + [f"{i}. {r.label}" for i, r in enumerate(readings, 1)]
@@ -70,9 +81,9 @@ class OfflineComposer:
         step = next((r.next_step for r in referrals if r.next_step), "")
         return "\n".join(lines + ([f"下一步：{step}"] if step else []))
 
-    def _resident(self, sources: list[Source]) -> list[str]:
+    def _resident(self, question: str, sources: list[Source]) -> list[str]:
         quoted, named = sources[:QUOTED], sources[QUOTED:]
-        card = card_answer(quoted[0]) if quoted else None
+        card = card_answer(quoted[0], question) if quoted else None
         if card:
             rest, unit = quoted[1:], quoted[0].unit
             situation = covered_situation(unit.extra.get("scope", "")).strip().rstrip("。；;")
