@@ -259,7 +259,10 @@ class AnswerPipeline:
         confidence = probability(lead_signals)
         if confidence >= ASK_BELOW:
             return None
-        readings = self._readings(s, sources)  # none to offer: the asker is asked for the facts
+        # only cards' situations: the chapters of leads this unsure are as likely off the point
+        # (《著作权法》总则 offered for domestic violence, the first stage having matched 「保护」);
+        # none to offer: the asker is asked for the facts
+        readings = self._readings(s, sources, chapters=False)
         q = s["rewritten"]
         referrals = refer(q, [lead.law])
         verifier = Verifier(self.kb, q, sources, self.secrets)
@@ -274,12 +277,14 @@ class AnswerPipeline:
                 card_fit=s["fits"][0].probability if s["fits"] else 0.0, notes=s["notes"]), "hits": s["hits"]}
         return events()
 
-    def _readings(self, s: dict, sources: list[Source]) -> list[ClarifyOption]:
+    def _readings(self, s: dict, sources: list[Source], chapters: bool = True) -> list[ClarifyOption]:
         """Readings of a question no card fits, to choose from: the situations of the cards among
         the top hits, best-fitting first (each asked its own way, so that choosing it brings the
-        card), then the chapters the leading sources come from, when they differ."""
+        card), then (with `chapters`) the chapters the leading sources come from, when they differ."""
         out: list[ClarifyOption] = [self._card_reading(f.hit.unit) for f in s["fits"]
                                     if f.probability >= READING_FLOOR][:CARD_READINGS]
+        if not chapters:
+            return out
         seen = set()
         for src in sources:
             u = src.unit
