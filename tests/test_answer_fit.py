@@ -238,6 +238,9 @@ def test_referral_follows_the_leading_source_not_every_law_retrieved():
     question = "夜里有小偷进我家，我把他打伤了算正当防卫吗"
     assert refer(question, ["中华人民共和国刑法"])[0].key != "hrss-12333"
     assert refer("公司拖欠工资怎么办", ["中华人民共和国劳动合同法"])[0].key in ("hrss-12333", "labour-inspection")
+    # a deposit is a landlord's as often as an employer's: the question's other words decide
+    assert refer("退租时房东要扣我全部押金，合理吗", ["中华人民共和国民法典"])[0].key == "mediation"
+    assert refer("入职公司要交五百块押金合法吗", ["中华人民共和国劳动合同法"])[0].key == "labour-inspection"
 
 
 def test_the_adviser_card_cites_only_filtered_hits(answer_pipeline):
