@@ -323,7 +323,7 @@ def test_a_leading_card_says_its_situation_and_offers_the_other_cards_that_might
         return CardFit(replace(lead, unit=unit), {}, p, False)
 
     fits = [CardFit(lead, {}, 0.9, True), card("near", "劳务关系不签合同怎么办", 0.5), card("far", "加班费怎么算", 0.05)]
-    readings = answer_pipeline._other_cards({"fits": fits}, lead.unit)
+    readings = answer_pipeline._card_readings({"fits": fits}, lead.unit.uid)
     # never the leading card itself, never one below the reading floor
     assert [(r.label, r.question) for r in readings] == [("劳务关系不签合同怎么办", "劳务关系不签合同怎么办？")]
     source = make_source(answer_kb, 1, lead, "公司一直不跟我签书面劳动合同")

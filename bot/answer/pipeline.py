@@ -205,7 +205,7 @@ class AnswerPipeline:
             # where to turn follows what the answer rests on: a leading card names its own channel,
             # else the question's words and the law of the leading source, not every law retrieved
             referrals = refer(q, [lead.law] if lead else [], card=lead.extra.get("referral") if card_led else None)
-            readings = self._other_cards(s, lead) if card_led else self._readings(s, sources)
+            readings = self._card_readings(s, lead.uid) if card_led else self._readings(s, sources)
             verifier = Verifier(self.kb, q, sources, self.secrets)
             lead_signals = signals(s["decision"], s["fits"], sources, s["hits"])
             parts, shown = [], 0
@@ -281,8 +281,7 @@ class AnswerPipeline:
         """Readings of a question no card fits, to choose from: the situations of the cards among
         the top hits, best-fitting first (each asked its own way, so that choosing it brings the
         card), then (with `chapters`) the chapters the leading sources come from, when they differ."""
-        out: list[ClarifyOption] = [self._card_reading(f.hit.unit) for f in s["fits"]
-                                    if f.probability >= READING_FLOOR][:CARD_READINGS]
+        out = self._card_readings(s)
         if not chapters:
             return out
         seen = set()
@@ -295,12 +294,13 @@ class AnswerPipeline:
             out.append(ClarifyOption(label=f"《{norm_title(u.law)}》{topic}", question=f"{s['rewritten']}（{topic}）"))
         return out[:MAX_READINGS] if len(out) > 1 else []
 
-    def _other_cards(self, s: dict, lead) -> list[ClarifyOption]:
-        """Beside a leading card, the other cards that might be the asker's situation: a card fits
-        by a calibrated guess, and a near miss (婚后 debt answered by the premarital-debt card)
-        should be one click from its own answer."""
+    def _card_readings(self, s: dict, leading: str = "") -> list[ClarifyOption]:
+        """The cards among the hits fitting at least READING_FLOOR, as readings; beside a leading card
+        (uid `leading`) the others that might be the asker's situation: a card fits by a calibrated
+        guess, and a near miss (婚后 debt answered by the premarital-debt card) should be one click
+        from its own answer."""
         return [self._card_reading(f.hit.unit) for f in s["fits"]
-                if f.hit.unit.uid != lead.uid and f.probability >= READING_FLOOR][:CARD_READINGS]
+                if f.hit.unit.uid != leading and f.probability >= READING_FLOOR][:CARD_READINGS]
 
     @staticmethod
     def _card_reading(unit) -> ClarifyOption:
