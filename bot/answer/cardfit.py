@@ -87,6 +87,16 @@ def card_article_keys(unit) -> set[tuple[str, str]]:
     return keys
 
 
+def card_title(unit) -> str:
+    """A card's title as readers see it beside its answer (without the 普法问答： every card has)."""
+    return unit.law.removeprefix("普法问答：")
+
+
+def asked_as_written(question: str, unit) -> bool:
+    """Whether the question is, punctuation and spacing aside, one of the card's own phrasings."""
+    return normalise_question(question) in {normalise_question(p) for p in unit.extra.get("questions") or []}
+
+
 def hit_key(hit: Hit) -> tuple[str, str]:
     return norm_title(hit.unit.law), article_key(hit.unit.article_no, hit.unit.sub_no) if hit.unit.article_no else ""
 
@@ -149,7 +159,6 @@ class CardFitter:
                  qvec: np.ndarray | None = None) -> dict[str, float]:
         """The fit signals of one card among `hits`."""
         unit = hit.unit
-        phrasings = list(unit.extra.get("questions") or [])
         qvec = self.kb.embedder.encode_query(question) if qvec is None else qvec
         vectors = self._phrasing_vectors(hit)
         statutes = [hit_key(h) for h in hits if h.unit.article_no]
@@ -176,7 +185,7 @@ class CardFitter:
             "basis_rank": basis_rank,
             "basis_held": float(self._basis_held(unit)),
             # not a model input: the question is one of the card's phrasings
-            "exact_phrasing": float(normalise_question(question) in {normalise_question(p) for p in phrasings}),
+            "exact_phrasing": float(asked_as_written(question, unit)),
         }
 
     def probability(self, feats: dict[str, float]) -> float:

@@ -25,7 +25,7 @@ from ..text import MAX_QUERY_CHARS
 from ..units import POLICY_LEVEL, QA_LEVEL
 from .abstain import Decision, decide
 from .cache import AnswerCache, answer_key
-from .cardfit import CardFit, CardFitter
+from .cardfit import CardFit, CardFitter, card_title
 from .composers import ComposeError
 from .composers.llm import LLMComposer, LLMConfig
 from .composers.offline import OfflineComposer, quote_lines
@@ -305,7 +305,7 @@ class AnswerPipeline:
     @staticmethod
     def _card_reading(unit) -> ClarifyOption:
         """A card as a reading: its situation, asked the card's own way (choosing it brings the card)."""
-        title = unit.law.removeprefix("普法问答：")
+        title = card_title(unit)
         return ClarifyOption(label=title, question=(unit.extra.get("questions") or [title])[0])
 
     def _decline(self, s: dict) -> Iterator[dict]:

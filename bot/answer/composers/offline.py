@@ -14,8 +14,7 @@ from ...lawnames import norm_title
 from ...numerals import ARTICLE_RE
 from ...retrieval.search import KnowledgeBase
 from ...units import POLICY_LEVEL, QA_LEVEL
-from ...sources.knowledge import normalise_question
-from ..cardfit import covered_situation
+from ..cardfit import asked_as_written, card_title, covered_situation
 from ..evidence import Source, body, status_label
 from ..models import ClarifyOption, Referral
 
@@ -47,7 +46,7 @@ def card_answer(source: Source, question: str) -> str | None:
     if source.unit.level != QA_LEVEL:
         return None
     text = body(source.unit).strip()
-    if normalise_question(question) in {normalise_question(p) for p in source.unit.extra.get("questions") or []}:
+    if asked_as_written(question, source.unit):
         return text
     return _VERDICT.sub("", text, count=1) or text
 
@@ -87,7 +86,7 @@ class OfflineComposer:
         if card:
             rest, unit = quoted[1:], quoted[0].unit
             situation = covered_situation(unit.extra.get("scope", "")).strip().rstrip("。；;")
-            intro = CARD_INTRO.format(title=unit.law.removeprefix("普法问答："),
+            intro = CARD_INTRO.format(title=card_title(unit),
                                       situation=f"（适用于：{situation}）" if situation else "")
             lines = [intro, f"{card}[{quoted[0].n}]"] + (["依据："] + quote_lines(rest) if rest else [])
         else:
