@@ -211,6 +211,8 @@ def test_a_lead_the_evidence_hardly_supports_asks_which_reading_is_meant(answer_
     assert [r.label for r in asked.clarify] == [r.label for r in answered.clarify if not r.label.startswith("《")]
     assert asked.answer.startswith("法润还不能确定") and "「" not in asked.answer  # articles named, not quoted
     assert asked.citations and all(f"[{n}]" in asked.answer for n in range(1, len(asked.citations) + 1))
+    # where to turn comes from the question's words, not from the law of a lead this unsure
+    assert [r.key for r in asked.referral] == [r.key for r in refer(question)]
     assert answer_pipeline.ask(question, audience="adviser").decision == "answer"  # advisers get the articles
     monkeypatch.setattr(pipeline, "ASK_BELOW", answered.confidence)
     assert answer_pipeline.ask(question).decision == "answer"

@@ -264,7 +264,7 @@ class AnswerPipeline:
         # none to offer: the asker is asked for the facts
         readings = self._readings(s, sources, chapters=False)
         q = s["rewritten"]
-        referrals = refer(q, [lead.law])
+        referrals = refer(q)  # by the question's words: a lead this unsure says nothing of where to turn
         verifier = Verifier(self.kb, q, sources, self.secrets)
         text = verifier.run(self.offline.ask_reading(sources, readings, referrals))
 
