@@ -18,6 +18,7 @@ from bot.answer.privacy import redact, scrub_secrets
 from bot.answer.referral import load_referrals, refer
 from bot.answer.rewrite import condense_offline, leans_on_context
 from bot.answer.verify import Verifier
+from bot.units import QA_LEVEL
 from bot.cli import answers as answer_cli
 from bot.answer.confidence import SIGNALS
 from bot.lab.eval_answers import evaluate_answers, evaluate_multiturn, fabricated
@@ -175,6 +176,27 @@ def test_case_strategy_is_declined_with_a_topical_referral(pipeline):
     ans = pipeline.ask("我跟公司的加班费劳动仲裁案子，怎么才能打赢？")
     assert ans.decision == "decline" and ans.abstained
     assert "律师" in ans.answer and {r.key for r in ans.referral} & {"hrss-12333", "labour-arbitration"}
+
+
+@pytest.mark.parametrize("question", [
+    "济南市中级人民法院立案庭的电话是多少？", "区里的法律援助中心在哪儿？周末上班不？", "济南哪个律师打离婚官司最厉害？",
+    "我们这里最低工资现在是多少？", "电动车上牌要带什么材料？", "济南住房公积金贷款最多能贷多少？首付得几成？",
+])
+def test_local_facts_are_declined_not_answered_with_the_nearest_article(pipeline, question):
+    ans = pipeline.ask(question)
+    assert ans.decision == "decline" and ans.abstained and not ans.citations and "查不到" in ans.answer
+    assert "gov-12345" in {r.key for r in ans.referral}
+
+
+@pytest.mark.parametrize("question", ["我要去哪个法院起诉欠钱的人？", "工伤认定要提交哪些材料", "被辞退的经济补偿是多少"])
+def test_legal_questions_about_places_and_amounts_are_not_local_facts(kb, question):
+    assert decide(question, kb.search(question, k=10)).reason != "local_facts"
+
+
+def test_case_strategy_quotes_no_card_that_does_not_fit(pipeline):
+    # the fixture's card on unsigned contracts is among the hits, but this question is not its situation
+    ans = pipeline.ask("公司安排加班却不给加班费，帮我看看我的案子能打赢吗")
+    assert ans.decision == "decline" and all(c.level != QA_LEVEL for c in ans.citations)
 
 
 def test_referrals_follow_the_topic(tmp_path):

@@ -81,6 +81,19 @@ def test_a_heading_like_opening_is_quoted_with_the_rule_after_it():
     assert "另一款" not in quote
 
 
+def test_a_clause_applying_the_paragraph_before_it_is_quoted_with_that_paragraph():
+    # shaped like 劳动合同法第六十三条: the second paragraph shares the question's words, the first holds the rule
+    text = ("被派遣劳动者享有与用工单位的劳动者同工同酬的权利。用工单位应当按照同工同酬原则，对被派遣劳动者与本单位同类岗位的"
+            "劳动者实行相同的劳动报酬分配办法。\n劳务派遣单位与被派遣劳动者订立的劳动合同，载明的向被派遣劳动者支付的劳动报酬"
+            "应当符合前款规定。")
+    quote = _source(text, "劳务派遣单位给被派遣劳动者的劳动报酬少").quote()
+    assert quote.startswith("被派遣劳动者享有与用工单位的劳动者同工同酬的权利。") and quote.endswith("应当符合前款规定。")
+    # "前两款" brings both paragraphs' openings; a clause naming no earlier paragraph brings none
+    two = "甲规则。" + "甲的细节写得很长，" * 15 + "到此为止。\n乙规则。\n违反前两款规定的，由劳动行政部门处罚。"
+    assert _source(two, "违反规定的处罚").quote() == "甲规则。……乙规则。违反前两款规定的，由劳动行政部门处罚。"
+    assert "甲规则" not in _source(two.replace("前两款", "本法"), "违反规定的处罚").quote()
+
+
 def test_a_fitting_card_leads_whatever_words_its_answer_shares_with_the_question():
     from bot.answer.evidence import gather
 
@@ -210,7 +223,10 @@ def test_a_lead_the_evidence_hardly_supports_asks_which_reading_is_meant(answer_
     # the cards among the readings, not the chapters of a lead this unsure
     assert [r.label for r in asked.clarify] == [r.label for r in answered.clarify if not r.label.startswith("《")]
     assert asked.answer.startswith("法润还不能确定") and "「" not in asked.answer  # articles named, not quoted
-    assert asked.citations and all(f"[{n}]" in asked.answer for n in range(1, len(asked.citations) + 1))
+    if asked.clarify:  # the articles are named beside readings to choose from, never alone
+        assert asked.citations and all(f"[{n}]" in asked.answer for n in range(1, len(asked.citations) + 1))
+    else:
+        assert not asked.citations and "可能有关的条文" not in asked.answer
     # where to turn comes from the question's words, not from the law of a lead this unsure
     assert [r.key for r in asked.referral] == [r.key for r in refer(question)]
     assert answer_pipeline.ask(question, audience="adviser").decision == "answer"  # advisers get the articles
@@ -233,7 +249,9 @@ def test_cards_that_hardly_fit_are_no_readings_and_without_readings_the_facts_ar
     monkeypatch.setattr(pipeline, "READING_FLOOR", fit.probability + 0.01)  # no card to offer, no chapters asked back
     asked = answer_pipeline.ask(question)
     assert asked.decision == "clarify" and not asked.clarify
-    assert asked.answer.startswith(UNSURE_NO_READINGS) and "「" not in asked.answer and asked.citations
+    # nothing to choose from: no articles named either (a lead this unsure is mostly off the point)
+    assert asked.answer.startswith(UNSURE_NO_READINGS) and "「" not in asked.answer
+    assert not asked.citations and "可能有关的条文" not in asked.answer and asked.referral
 
 
 def test_referral_follows_the_leading_source_not_every_law_retrieved():

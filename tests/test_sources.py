@@ -274,6 +274,9 @@ def test_lawsdb_drops_the_next_parts_heading_glued_to_an_article():
     assert lawsdb.article_text("但是法律另有规定或者当事人另有约定的除外。\n第二编 物 权\n第一分编 通 则") \
         == "但是法律另有规定或者当事人另有约定的除外。"
     assert lawsdb.article_text("留置权消灭。\n第五分编 占 有\n") == "留置权消灭。"
+    # the closing part's heading, and a heading that lists what its part covers
+    assert lawsdb.article_text("应当承担侵权责任。\n附 则") == "应当承担侵权责任。"
+    assert lawsdb.article_text("兄弟姊妹。\n第二编 立案、侦查和提起公诉") == "兄弟姊妹。"
     # an article's own paragraph that begins with a chapter reference is the article's text
     text = "第一款。\n第三章规定的期限，适用本条。"
     assert lawsdb.article_text(text) == text

@@ -41,6 +41,21 @@ _STRATEGY = re.compile(
     r"(代理|代打)(我的)?(案子|案件|官司)|我(的案子|这个案子).{0,8}(能判|会判|怎么判)"
 )
 
+# Asking for a local fact the knowledge base does not hold: an office's phone number, address or
+# hours, a lawyer to hire, the forms to bring, this year's local figure (社平工资, 公积金 limits,
+# a fee). Statutes do not answer these; quoting the nearest article (公司法's 公积金 for a housing
+# fund loan) misleads. "去哪个法院起诉" is a legal question (jurisdiction) and is not matched.
+_PLACE = r"(济南|青岛|山东|省里|市里|区里|县里|镇上|街道|历城|历下|槐荫|天桥|市中区|长清|章丘|莱芜|济阳|我们(这|那)(里|儿|边)?|我们(省|市|区|县|村)|当地|本地)"
+_LOCAL_FACTS = re.compile(
+    r"(电话|号码|联系方式)(是|是多少|多少)|电话号码|联系电话|办公时间|上班时间|营业时间|几点(上|下)班|"
+    r"周末.{0,2}(上班|开门|办公|办理)|(地址|在哪儿|在哪里|在哪)[？?，,。]*(周末|上班|办公|开门|几点|$)|"
+    r"(推荐|介绍)(一个|个|一家|家)?.{0,4}(律师|律所)|(哪个|哪家|哪位)律(师|所).{0,10}(厉害|好|靠谱|强|专业)|"
+    r"(办|办理|上牌|登记|转学|入学|上学).{0,12}(带|准备|提交|交|要)(哪些|什么)(材料|资料|证件)|"
+    rf"{_PLACE}.{{0,20}}(哪些|什么)(材料|资料|证件)|"
+    rf"{_PLACE}.{{0,30}}(多少钱|是多少|有多少|多少元|多少块|贷多少|几成|多大面积|多少平|标准是多少|是几)|"
+    rf"(多少钱|是多少|贷多少|几成|多大面积|标准是多少).{{0,20}}{_PLACE}"
+)
+
 
 @dataclass
 class Features:
@@ -67,7 +82,7 @@ def features(question: str, hits: list[Hit]) -> Features:
 @dataclass
 class Decision:
     kind: str  # answer | clarify | abstain | decline
-    reason: str  # empty | vague | out_of_scope | unsupported | case_strategy | in_scope
+    reason: str  # empty | vague | local_facts | out_of_scope | unsupported | case_strategy | in_scope
     confidence: float
 
 
@@ -84,6 +99,8 @@ def decide(question: str, hits: list[Hit], w: Weights = CALIBRATED) -> Decision:
     f = features(question, hits)
     score = f.score(w)
     conf = confidence(score, w)
+    if _LOCAL_FACTS.search(question):
+        return Decision("decline", "local_facts", conf)
     if score < w.threshold:
         # Some legal vocabulary but no good passage: ask for the facts instead of saying no.
         return Decision("clarify" if f.legal > 0 else "abstain", "unsupported" if f.legal > 0 else "out_of_scope", conf)

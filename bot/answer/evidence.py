@@ -22,6 +22,9 @@ _DATA = Path(__file__).with_name("data")
 _SENTENCE_END = re.compile(r"(?<=[。！？])")
 _ITEM = re.compile(r"^[（(][一二三四五六七八九十]+[）)]|^\d+[.、．]")
 _EXCEPTION = re.compile(r"^(但是|但|然而)|除外[。！？]?$")  # a 但书 or 除外 clause qualifies the sentence before it
+# "前款" / "前两款": a clause that applies the paragraph(s) before it says nothing without them
+_PRIOR_PARAGRAPHS = re.compile(r"前([两二三四])?款")
+_COUNT = {None: 1, "两": 2, "二": 2, "三": 3, "四": 4}
 _AGE_ASKED = re.compile(rf"({CN_NUMBER}|\d{{1,3}})\s*(?:周岁|岁)")
 _AGE_BOUND = re.compile(rf"(已满|不满|未满|年满)({CN_NUMBER}|\d{{1,3}})周岁")
 RELATIVE_FLOOR = 0.4  # a source's best sentence must match at least this share of the best one's
@@ -140,12 +143,30 @@ class Source:
             items = [j for j, p in enumerate(self.pieces) if p.lead == i]
             if items and not shown.intersection(items):  # a picked list intro quotes its list
                 shown.update(items[:MAX_ITEMS])
+            shown.update(self._referenced(i, shown))
         last = max(shown, default=-1)
         while 0 <= last < len(self.pieces) - 1 and self.pieces[last + 1].para == self.pieces[last].para \
                 and sum(len(self.pieces[i].text) for i in shown) < MIN_QUOTE_CHARS:
             last += 1
             shown.add(last)
         return sorted(shown)
+
+    def _referenced(self, i: int, shown: set[int]) -> list[int]:
+        """The opening sentence of each paragraph a "前款"/"前两款" clause refers to, unless one of its
+        pieces is quoted already: 劳动合同法第六十三条's 「…应当符合前款规定。」 alone hides that
+        the rule is 同工同酬."""
+        m = _PRIOR_PARAGRAPHS.search(self.pieces[i].text)
+        if not m:
+            return []
+        para = self.pieces[i].para
+        opening: dict[int, int] = {}  # earlier paragraph -> its first piece (list items belong to their intro's)
+        for j, p in enumerate(self.pieces):
+            if p.para < para and p.lead is None:
+                opening.setdefault(p.para, j)
+        wanted = sorted(opening, reverse=True)[:_COUNT[m.group(1)]]
+        quoted = {self.pieces[j].para for j in shown} | {self.pieces[self.pieces[j].lead].para for j in shown
+                                                          if self.pieces[j].lead is not None}
+        return [opening[q] for q in wanted if q not in quoted]
 
 
 @lru_cache(maxsize=20_000)

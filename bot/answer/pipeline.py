@@ -61,6 +61,7 @@ READING_FLOOR = 0.3
 # 0.25 asked 11.7% of dev questions back, past the 15% budget with abstentions; 0.24 asks 9.5%.
 # Advisers still get the articles.
 ASK_BELOW = 0.24
+LOCAL_CHANNEL = "gov-12345"  # where a question about a local office, fee or figure is sent besides its topic's channel
 
 MESSAGES = {
     "empty": "问题是空的：请用一句话描述您遇到的法律问题，比如发生了什么、和谁有纠纷。",
@@ -70,7 +71,11 @@ MESSAGES = {
     "unsupported": "我在知识库里没有找到能直接回答这个问题的规定。为了查得更准，能否补充一下："
                    "发生了什么事、对方是谁（单位、商家、个人还是政府部门）、您希望达到什么结果？",
     "case_strategy": "具体案件怎么打、能不能赢、会怎么判，要结合证据和全部案情由律师判断，法润不能替代律师给出个案策略或预测结果。",
+    "local_facts": "这个问题问的是当地的办事信息或当年的具体数字（电话、地址、办公时间、所需材料、收费、当地标准），"
+                   "或者要推荐具体的律师：法润的知识库只收法律法规、政策和普法问答，查不到这些，也不会编一个给您。"
+                   "请向下面的渠道问准确的信息：",
 }
+LOCAL_READINGS = "如果还想了解相关的法律规定，可以选一个接着问："
 
 
 class AnswerPipeline:
@@ -313,17 +318,23 @@ class AnswerPipeline:
         q = s["rewritten"]
         laws = [h.unit.law for h in s["hits"][:5]] if d.reason != "out_of_scope" else []
         referrals = refer(q, laws) if d.reason in ("unsupported", "case_strategy") else refer("")
-        text, citations = MESSAGES[d.reason], []
-        if d.reason == "case_strategy":  # the general rules are still worth knowing
-            sources = gather(self.kb, q, s["hits"], 2)
+        text, citations, readings = MESSAGES[d.reason], [], []
+        if d.reason == "case_strategy":  # the general rules are still worth knowing (a card only if it fits)
+            sources = gather(self.kb, q, self._evidence_hits(s), 2, fitting_card=bool(self._fitting_card(s)))
             verifier = Verifier(self.kb, q, sources, self.secrets)
             text += verifier.run("\n可以先了解相关规定：\n" + "\n".join(quote_lines(sources)))
             citations = verifier.citations
+        if d.reason == "local_facts":
+            # the channel of the question's topic, and 12345, which knows every local office
+            referrals = list({r.key: r for r in refer(q, limit=1) + refer("", card=LOCAL_CHANNEL)}.values())
         text += "\n" + "\n".join(f"{r.label}：{r.handles}" for r in referrals)
+        if d.reason == "local_facts" and (readings := self._card_readings(s)):
+            text += "\n" + LOCAL_READINGS + "".join(f"\n{i}. {r.label}" for i, r in enumerate(readings, 1))
         yield {"delta": text}
         yield {"answer": Answer(
             question=s["question"], rewritten_question=q, audience=s["audience"], answer=text, decision=d.kind,
-            abstained=True, citations=citations, referral=referrals, confidence=d.confidence, notes=s["notes"]),
+            abstained=True, citations=citations, referral=referrals, confidence=d.confidence, clarify=readings,
+            notes=s["notes"]),
             "hits": s["hits"]}
 
 

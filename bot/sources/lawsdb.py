@@ -18,8 +18,10 @@ from . import LoadError
 
 SOURCE = "laws.db"
 # laws.db appends the heading of the part that follows to the last article before it
-# (民法典第二百零四条 ends "…另有约定的除外。\n第二编 物 权\n第一分编 通 则"): not the article's words
-_TRAILING_HEADING = re.compile(r"(?:\n\s*第[一二三四五六七八九十百零〇]+(?:编|分编|章|节)[ \u3000]*[^\n。，；：、]{0,20})+\s*$")
+# (民法典第二百零四条 ends "…另有约定的除外。\n第二编 物 权\n第一分编 通 则", 第一千二百五十八条 "…\n附 则"):
+# not the article's words
+_TRAILING_HEADING = re.compile(
+    r"(?:\n\s*(?:第[一二三四五六七八九十百零〇]+(?:编|分编|章|节)[ \u3000]*[^\n。，；：]{0,24}|附[ \u3000]*则))+\s*$")
 
 
 def default_path() -> Path:

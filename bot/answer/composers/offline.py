@@ -74,9 +74,14 @@ class OfflineComposer:
 
     def ask_reading(self, sources: list[Source], readings: list[ClarifyOption], referrals: list[Referral]) -> str:
         """The reply when the evidence does not show which rule applies: the readings to choose from,
-        the articles only named (to look up, not as the answer), where to turn."""
-        lines = [UNSURE if readings else UNSURE_NO_READINGS, *(f"{i}. {r.label}" for i, r in enumerate(readings, 1)),
-                 "可能有关的条文（仅供查阅，未必适用于您的情况）：" + "、".join(f"{short_name(s)}[{s.n}]" for s in sources)]
+        the articles only named (to look up, not as the answer), where to turn. With no reading to
+        offer, no article either: what a lead this unsure comes with is mostly off the point
+        (社会保险法第六十八条 for a drunk-driving question), and a list of such articles misleads
+        however it is labelled."""
+        lines = [UNSURE if readings else UNSURE_NO_READINGS, *(f"{i}. {r.label}" for i, r in enumerate(readings, 1))]
+        if readings:
+            lines.append("可能有关的条文（仅供查阅，未必适用于您的情况）："
+                         + "、".join(f"{short_name(s)}[{s.n}]" for s in sources))
         step = next((r.next_step for r in referrals if r.next_step), "")
         return "\n".join(lines + ([f"下一步：{step}"] if step else []))
 
