@@ -193,10 +193,12 @@ def test_legal_questions_about_places_and_amounts_are_not_local_facts(kb, questi
     assert decide(question, kb.search(question, k=10)).reason != "local_facts"
 
 
-def test_case_strategy_quotes_no_card_that_does_not_fit(pipeline):
+def test_case_strategy_quotes_only_a_card_written_for_the_situation(pipeline):
     # the fixture's card on unsigned contracts is among the hits, but this question is not its situation
     ans = pipeline.ask("公司安排加班却不给加班费，帮我看看我的案子能打赢吗")
-    assert ans.decision == "decline" and all(c.level != QA_LEVEL for c in ans.citations)
+    assert ans.decision == "decline" and ans.citations == [] and "可以先了解相关规定" not in ans.answer
+    ans = pipeline.ask("公司一直不跟我签书面劳动合同，帮我看看我的案子能打赢吗")
+    assert ans.decision == "decline" and ans.citations[0].level == QA_LEVEL
 
 
 def test_referrals_follow_the_topic(tmp_path):

@@ -319,8 +319,10 @@ class AnswerPipeline:
         laws = [h.unit.law for h in s["hits"][:5]] if d.reason != "out_of_scope" else []
         referrals = refer(q, laws) if d.reason in ("unsupported", "case_strategy") else refer("")
         text, citations, readings = MESSAGES[d.reason], [], []
-        if d.reason == "case_strategy":  # the general rules are still worth knowing (a card only if it fits)
-            sources = gather(self.kb, q, self._evidence_hits(s), 2, fitting_card=bool(self._fitting_card(s)))
+        if d.reason == "case_strategy" and (fitting := self._fitting_card(s)):
+            # the general rules are still worth knowing, from a card written for this situation: the
+            # articles a question this vague brings (正当防卫 for 「跟老板闹掰了准备打官司」) would mislead
+            sources = gather(self.kb, q, fitting, 2, fitting_card=True)
             verifier = Verifier(self.kb, q, sources, self.secrets)
             text += verifier.run("\n可以先了解相关规定：\n" + "\n".join(quote_lines(sources)))
             citations = verifier.citations
