@@ -380,3 +380,12 @@ def test_building_bm25_logs_nothing_below_warning(caplog):
     with caplog.at_level(logging.DEBUG):
         SparseIndex.build([["劳动", "合同"], ["工资"]])
     assert not [r for r in caplog.records if r.name.startswith("bm25s") and r.levelno < logging.WARNING]
+
+
+def test_the_fingerprint_follows_what_the_encoders_see():
+    from bot.units import Unit
+
+    u = Unit(uid="a", law="测试法", text="条文。", level="法律", source="t", doc_id="d", article="第一条", article_no=1)
+    before = builder._fingerprint([u])
+    u.extra["asked_as"] = ["怎么办"]
+    assert builder._fingerprint([u]) != before

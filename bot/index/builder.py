@@ -75,10 +75,12 @@ def collect(settings: Settings) -> Loaded:
 
 
 def _fingerprint(units: list[Unit]) -> str:
+    """Of what the encoders see (an article's text and the phrasings attached to it), so that
+    anything kept per index (the lab's fold rerankers) is redone when either changes."""
     h = hashlib.sha1()
     for u in sorted(units, key=lambda u: u.uid):
         h.update(u.uid.encode())
-        h.update(hashlib.sha1(u.text.encode()).digest())
+        h.update(hashlib.sha1(index_text(u).encode()).digest())
     return h.hexdigest()[:16]
 
 
