@@ -120,6 +120,9 @@ def _card_hit(answer_kb, question):
 def test_scope_lines_name_what_a_card_does_not_cover():
     assert not_covered_terms("适用：劳动者被拖欠工资；不适用：工程款、劳务费") == ["工程款", "劳务费"]
     assert not_covered_terms("适用：劳动者被拖欠工资") == []
+    # a pointer to the card that covers it is no part of the term; a conjunction inside one is no separator
+    assert not_covered_terms("适用：正当防卫；不适用：事后报复，被人打伤后的报警和索赔（见被人打了怎么办）、探望受阻（见离婚后"
+                             "不让看孩子怎么办）") == ["事后报复", "被人打伤后的报警和索赔", "探望受阻"]
 
 
 def test_scope_lines_name_the_situation_a_card_covers():
