@@ -34,7 +34,7 @@ from .evidence import RELATIVE_FLOOR, Source, gather, numbered
 from .handover import handover_reason
 from .models import AUDIENCES, DISCLAIMER, Answer, Citation, ClarifyOption, Referral
 from .privacy import printable, redact
-from .referral import refer
+from .referral import load_referrals, refer
 from .rewrite import Turn, condense
 from .verify import Verifier
 
@@ -331,9 +331,11 @@ class AnswerPipeline:
             citations = verifier.citations
         if d.reason == "local_facts":
             # the channel of the question's topic, and 12345, which knows every local office
-            referrals = list({r.key: r for r in refer(q, limit=1) + refer("", card=LOCAL_CHANNEL)}.values())
+            local = [r for r in load_referrals() if r.key == LOCAL_CHANNEL]
+            referrals = list({r.key: r for r in refer(q, limit=1) + local}.values())
+            readings = self._card_readings(s)
         text += "\n" + "\n".join(f"{r.label}：{r.handles}" for r in referrals)
-        if d.reason == "local_facts" and (readings := self._card_readings(s)):
+        if readings:
             text += "\n" + LOCAL_READINGS + "".join(f"\n{i}. {r.label}" for i, r in enumerate(readings, 1))
         yield {"delta": text}
         yield {"answer": Answer(
