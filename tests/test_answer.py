@@ -181,6 +181,7 @@ def test_case_strategy_is_declined_with_a_topical_referral(pipeline):
 @pytest.mark.parametrize("question", [
     "济南市中级人民法院立案庭的电话是多少？", "区里的法律援助中心在哪儿？周末上班不？", "济南哪个律师打离婚官司最厉害？",
     "我们这里最低工资现在是多少？", "电动车上牌要带什么材料？", "济南住房公积金贷款最多能贷多少？首付得几成？",
+    "历下区的公证处周六开门吗",
 ])
 def test_local_facts_are_declined_not_answered_with_the_nearest_article(pipeline, question):
     ans = pipeline.ask(question)
