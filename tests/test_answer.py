@@ -181,7 +181,8 @@ def test_case_strategy_is_declined_with_a_topical_referral(pipeline):
 @pytest.mark.parametrize("question", [
     "济南市中级人民法院立案庭的电话是多少？", "区里的法律援助中心在哪儿？周末上班不？", "济南哪个律师打离婚官司最厉害？",
     "我们这里最低工资现在是多少？", "电动车上牌要带什么材料？", "济南住房公积金贷款最多能贷多少？首付得几成？",
-    "历下区的公证处周六开门吗",
+    "历下区的公证处周六开门吗", "在广州请律师打官司大概要多少钱？", "办居住证要去哪个派出所办，周末能办吗",
+    "考公务员的培训班哪家比较靠谱",
 ])
 def test_local_facts_are_declined_not_answered_with_the_nearest_article(pipeline, question):
     ans = pipeline.ask(question)
@@ -189,7 +190,8 @@ def test_local_facts_are_declined_not_answered_with_the_nearest_article(pipeline
     assert "gov-12345" in {r.key for r in ans.referral}
 
 
-@pytest.mark.parametrize("question", ["我要去哪个法院起诉欠钱的人？", "工伤认定要提交哪些材料", "被辞退的经济补偿是多少"])
+@pytest.mark.parametrize("question", ["我要去哪个法院起诉欠钱的人？", "工伤认定要提交哪些材料", "被辞退的经济补偿是多少",
+                                      "在上海被公司辞退了，经济补偿是多少", "在超市摔伤了，超市要赔多少钱"])
 def test_legal_questions_about_places_and_amounts_are_not_local_facts(kb, question):
     assert decide(question, kb.search(question, k=10)).reason != "local_facts"
 

@@ -107,6 +107,19 @@ def test_a_fitting_card_leads_whatever_words_its_answer_shares_with_the_question
     assert [x.unit.uid for x in gather(_FlatIdf(), question, hits, 3, fitting_card=True)] == ["c1", "u2"]
 
 
+def test_a_short_list_is_quoted_whole_when_one_of_its_cases_is_picked():
+    # shaped like 民法典第五百六十三条: the question shares 合同 with case (一), case (三) decides
+    text = ("有下列情形之一的，当事人可以解除合同：\n（一）因不可抗力致使不能实现合同目的；\n（二）在履行期限届满前，当事人一方"
+            "明确表示或者以自己的行为表明不履行主要债务；\n（三）当事人一方迟延履行主要债务，经催告后在合理期限内仍未履行；\n"
+            "（四）当事人一方迟延履行债务或者有其他违约行为致使不能实现合同目的；\n（五）法律规定的其他情形。\n"
+            "以持续履行的债务为内容的不定期合同，当事人可以随时解除合同，但是应当在合理期限之前通知对方。")
+    quote = _source(text, "开发商一拖再拖不交房，我能解除合同退房吗").quote()
+    assert quote.startswith("有下列情形之一的，当事人可以解除合同：") and "经催告后在合理期限内仍未履行" in quote
+    long_list = "有下列情形之一的，应当赔偿：\n" + "".join(f"（{n}）第{n}种情形写得很长很长很长很长很长很长很长很长很长；\n"
+                                                      for n in "一二三四五六七") + "（八）合同约定的其他情形。"
+    assert "第三种" not in _source(long_list, "合同约定").quote()  # a long list: only the case picked
+
+
 def test_a_short_article_is_quoted_whole():
     text = "第一句规定甲。第二句规定乙。"
     assert _source(text, "乙").quote() == text

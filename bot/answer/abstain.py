@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from ..region import PROVINCES
 from ..retrieval.search import Hit
 from ..text import tokenize
 from .evidence import legal_vocab
@@ -45,16 +46,30 @@ _STRATEGY = re.compile(
 # hours, a lawyer to hire, the forms to bring, this year's local figure (社平工资, 公积金 limits,
 # a fee). Statutes do not answer these; quoting the nearest article (公司法's 公积金 for a housing
 # fund loan) misleads. "去哪个法院起诉" is a legal question (jurisdiction) and is not matched.
-_PLACE = r"(济南|青岛|山东|省里|市里|区里|县里|镇上|街道|历城|历下|槐荫|天桥|市中区|长清|章丘|莱芜|济阳|我们(这|那)(里|儿|边)?|我们(省|市|区|县|村)|当地|本地)"
+# Places: the deployment's (济南 and its districts), every province by its short name, the large
+# cities residents name when they ask about somewhere else (上海做公证收多少钱), and "here".
+_CITIES = ("济南|青岛|烟台|潍坊|淄博|临沂|济宁|泰安|威海|日照|德州|聊城|滨州|菏泽|枣庄|东营|历城|历下|槐荫|天桥|"
+           "市中区|长清|章丘|莱芜|济阳|广州|深圳|杭州|南京|成都|武汉|西安|苏州|郑州|长沙|沈阳|哈尔滨|长春|石家庄|"
+           "太原|合肥|福州|厦门|南昌|南宁|昆明|贵阳|兰州|西宁|银川|乌鲁木齐|呼和浩特|拉萨|海口|大连|宁波|无锡|佛山|"
+           "东莞|温州")
+_PLACE = (rf"({_CITIES}|{'|'.join(PROVINCES.values())}|省里|市里|区里|县里|镇上|街道|"
+          r"我们(这|那)(里|儿|边)?|我们(省|市|区|县|村)|当地|本地)")
 _LOCAL_FACTS = re.compile(
     r"(电话|号码|联系方式)(是|是多少|多少)|电话号码|联系电话|办公时间|上班时间|营业时间|几点(上班|下班|开门)|"
-    r"(周末|周六|周日|星期[六日天]|礼拜[六日天]|节假日).{0,2}(上班|开门|办公|办理)|(地址|在哪儿|在哪里|在哪)[？?，,。]*(周末|上班|办公|开门|几点|$)|"
+    r"(周末|周六|周日|星期[六日天]|礼拜[六日天]|节假日).{0,3}(上班|开门|办公|办)|(地址|在哪儿|在哪里|在哪)[？?，,。]*(周末|上班|办公|开门|几点|$)|"
+    r"(去|到)哪个.{0,6}(所|局|中心|窗口|大厅)(办|去办|办理)|"
     r"(推荐|介绍)(一个|个|一家|家)?.{0,4}(律师|律所)|(哪个|哪家|哪位)律(师|所).{0,10}(厉害|好|靠谱|强|专业)|"
+    r"(哪一家|哪家|哪个)(比较|最)?(靠谱|好|便宜)|"
     r"(办|办理|上牌|登记|转学|入学|上学).{0,12}(带|准备|提交|交|要)(哪些|什么)(材料|资料|证件)|"
-    rf"{_PLACE}.{{0,20}}(哪些|什么)(材料|资料|证件)|"
+    rf"{_PLACE}.{{0,20}}(哪些|什么)(材料|资料|证件)"
+)
+# A local figure or fee: a place and an amount asked, unless the amount is one the law sets or a
+# court decides (在上海被辞退，经济补偿是多少 is a legal question)
+_LOCAL_FIGURE = re.compile(
     rf"{_PLACE}.{{0,30}}(多少钱|是多少|有多少|多少元|多少块|贷多少|几成|多大面积|多少平|标准是多少|是几)|"
     rf"(多少钱|是多少|贷多少|几成|多大面积|标准是多少).{{0,20}}{_PLACE}"
 )
+_LEGAL_AMOUNT = re.compile(r"补偿|赔偿|赔多少|违约金|罚款|罚多少|利息|判多少|抚养费|赡养费")
 
 
 @dataclass
@@ -99,7 +114,7 @@ def decide(question: str, hits: list[Hit], w: Weights = CALIBRATED) -> Decision:
     f = features(question, hits)
     score = f.score(w)
     conf = confidence(score, w)
-    if _LOCAL_FACTS.search(question):
+    if _LOCAL_FACTS.search(question) or (_LOCAL_FIGURE.search(question) and not _LEGAL_AMOUNT.search(question)):
         return Decision("decline", "local_facts", conf)
     if score < w.threshold:
         # Some legal vocabulary but no good passage: ask for the facts instead of saying no.

@@ -32,6 +32,7 @@ PICK_SHARE = 0.7  # further sentences are picked only when they match nearly as 
 WHOLE_CHARS = 150  # an article this short is quoted whole: cutting it saves nothing and can mislead
 KEEP_RANKED = 2  # top-ranked hits kept whatever their word overlap
 MAX_ITEMS = 6  # list items quoted under one lead sentence before the rest are elided
+SHORT_LIST_CHARS = 200  # a list of at most MAX_ITEMS items this long is quoted whole when one item is picked
 MAX_BANDS = 5  # age bands of one article quoted together when the question gives no age
 # A quote shorter than this is a heading-like opening ("禁止从建筑物中抛掷物品。"): the rule that
 # decides follows it in the same paragraph (who is liable, who compensates), so it is quoted on.
@@ -135,6 +136,12 @@ class Source:
         for i in self.picked:
             if (lead := self.pieces[i].lead) is not None:
                 shown.add(lead)
+                # a short list is quoted whole: which of its cases the asker's is, is the answer,
+                # and the words shared pick the wrong one as often as not (民法典第五百六十三条's
+                # 不可抗力 for a developer who keeps delaying, where 迟延履行…经催告 decides)
+                items = [j for j, p in enumerate(self.pieces) if p.lead == lead]
+                if len(items) <= MAX_ITEMS and sum(len(self.pieces[j].text) for j in items) <= SHORT_LIST_CHARS:
+                    shown.update(items)
             # a rule is quoted with its 但书, an exception with the rule it qualifies
             for j, k in ((i, i + 1), (i - 1, i)):
                 if 0 <= j and k < len(self.pieces) and self.pieces[j].para == self.pieces[k].para \
