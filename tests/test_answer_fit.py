@@ -120,6 +120,19 @@ def test_a_short_list_is_quoted_whole_when_one_of_its_cases_is_picked():
     assert "第三种" not in _source(long_list, "合同约定").quote()  # a long list: only the case picked
 
 
+def test_articles_scored_far_below_the_first_are_no_source():
+    from bot.answer.evidence import SCORE_GAP, gather
+
+    def article(uid, no, text):
+        return Unit(uid=uid, law="测试法", text=text, level="法律", source="test", doc_id="d", article=f"第{no}条", article_no=no)
+
+    lead, near, far = article("a1", 1, "押金应当退还。"), article("a2", 2, "押金的数额由双方约定。"), article("a3", 3, "押金可以抵扣租金。")
+    cited = article("a4", 4, "出租人应当返还押金。")
+    hits = [Hit(1, lead, 5.0), Hit(2, near, 5.0 - SCORE_GAP + 0.1), Hit(3, far, 5.0 - SCORE_GAP - 0.1),
+            Hit(4, cited, 0.0, exact=True)]
+    assert [x.unit.uid for x in gather(_FlatIdf(), "房东不退押金", hits, 5)] == ["a1", "a2", "a4"]
+
+
 def test_a_short_article_is_quoted_whole():
     text = "第一句规定甲。第二句规定乙。"
     assert _source(text, "乙").quote() == text
