@@ -10,6 +10,7 @@ import pytest
 
 from bot.answer.cardfit import CardFitter, FitWeights, covered_situation, not_covered_terms
 from bot.answer.confidence import SIGNALS, ConfidenceWeights, probability
+from bot.answer.composers.offline import OfflineComposer
 from bot.answer.evidence import age_fit, ages_asked, make_source
 from bot.answer.pipeline import AnswerPipeline
 from bot.answer.referral import refer
@@ -120,7 +121,7 @@ def test_a_short_list_is_quoted_whole_when_one_of_its_cases_is_picked():
     assert "第三种" not in _source(long_list, "合同约定").quote()  # a long list: only the case picked
 
 
-def test_articles_scored_far_below_the_first_are_no_source():
+def test_articles_scored_far_below_the_first_are_only_named():
     from bot.answer.evidence import SCORE_GAP, gather
 
     def article(uid, no, text):
@@ -130,7 +131,10 @@ def test_articles_scored_far_below_the_first_are_no_source():
     cited = article("a4", 4, "出租人应当返还押金。")
     hits = [Hit(1, lead, 5.0), Hit(2, near, 5.0 - SCORE_GAP + 0.1), Hit(3, far, 5.0 - SCORE_GAP - 0.1),
             Hit(4, cited, 0.0, exact=True)]
-    assert [x.unit.uid for x in gather(_FlatIdf(), "房东不退押金", hits, 5)] == ["a1", "a2", "a4"]
+    sources = gather(_FlatIdf(), "房东不退押金", hits, 5)
+    assert [(x.unit.uid, x.far) for x in sources] == [("a1", False), ("a2", False), ("a4", False), ("a3", True)]
+    lines = OfflineComposer(None)._resident("房东不退押金", sources)
+    assert "押金可以抵扣租金" not in "".join(lines) and lines[-1].startswith("另可参阅：") and "第3条" in lines[-1]
 
 
 def test_a_short_article_is_quoted_whole():

@@ -31,7 +31,7 @@ RELATIVE_FLOOR = 0.4  # a source's best sentence must match at least this share 
 PICK_SHARE = 0.7  # further sentences are picked only when they match nearly as well as the best
 WHOLE_CHARS = 150  # an article this short is quoted whole: cutting it saves nothing and can mislead
 KEEP_RANKED = 2  # top-ranked hits kept whatever their word overlap
-SCORE_GAP = 2.0  # articles scored this far below the first ranked article are no source (`_close_to_lead`)
+SCORE_GAP = 2.0  # articles scored this far below the first ranked article are only named (`_close_to_lead`)
 MAX_ITEMS = 6  # list items quoted under one lead sentence before the rest are elided
 SHORT_LIST_CHARS = 200  # a list of at most MAX_ITEMS items this long is quoted whole when one item is picked
 MAX_BANDS = 5  # age bands of one article quoted together when the question gives no age
@@ -106,6 +106,7 @@ class Source:
     pieces: list[Piece]
     picked: list[int] = field(default_factory=list)  # pieces that bear on the question, in text order
     relevance: float = 0.0  # score of the best piece
+    far: bool = False  # scored far below the first article (`_close_to_lead`): named, never quoted to residents
 
     @property
     def unit(self) -> Unit:
@@ -218,8 +219,9 @@ def numbered(sources: list[Source]) -> list[Source]:
 def _close_to_lead(hit: Hit, hits: list[Hit]) -> bool:
     """Whether an article the search ranked is scored near the first one it ranked: the reranker's
     scores are logits, and articles more than SCORE_GAP below the first were a gold article 4–7% of
-    the time on the three lay sets (2026-12-04; 20–33% within 1.5). Exact citations, cards and
-    documents always pass."""
+    the time on the three lay sets (2026-12-04; 20–33% within 1.5), and quoted beside the rule they
+    read as part of it (刑法第二百七十五条 beside product liability for an exploding e-bike battery).
+    Exact citations, cards, documents and a card's own articles are always near."""
     if hit.exact or not hit.unit.article_no:
         return True
     lead = next((h.score for h in hits if h.unit.article_no and not h.exact), hit.score)
@@ -237,7 +239,7 @@ def gather(kb: KnowledgeBase, question: str, hits: list[Hit], limit: int, keep: 
     `fitting_card` (the card-fit model chose it) it stays whatever words its answer shares with
     the question: a card written for "老了以后怕糊涂，能提前指定谁来照顾我吗" answers in the
     law's words (意定监护, 完全民事行为能力), which the question never uses."""
-    candidates = [make_source(kb, 0, h, question, keep) for h in hits[: 2 * limit] if _close_to_lead(h, hits)]
+    candidates = [make_source(kb, 0, h, question, keep) for h in hits[: 2 * limit]]
     top = max((c.relevance for c in candidates), default=0.0)
     cut = RELATIVE_FLOOR * top if floor is None else floor
     # The reranker's first statute articles stay even when they share few words with the question
@@ -252,4 +254,7 @@ def gather(kb: KnowledgeBase, question: str, hits: list[Hit], limit: int, keep: 
         refs = sources[0].unit.extra.get("article_refs") or []
         basis = [make_source(kb, 0, h, question, keep) for r in refs for h in kb.article(r["law"], r["article"])[:1]]
         sources = list({s.unit.uid: s for s in sources[:1] + basis + sources[1:]}.values())
-    return numbered(sources[:limit])
+    for src in sources:
+        src.far = not _close_to_lead(src.hit, hits)
+    # far ones after the rest (stable): named to look up, never quoted as if they applied
+    return numbered(sorted(sources, key=lambda src: src.far)[:limit])

@@ -21,7 +21,7 @@ from ..models import ClarifyOption, Referral
 _VERDICT = re.compile(r"^[^。，！？；\s]{1,3}[。！]")  # 是的。 可以。 不合法。
 _CROSS_REF = re.compile(rf"(本法|《[^《》]{{2,60}}》)({ARTICLE_RE.pattern})")
 MAX_RELATED = 5
-QUOTED = 3  # a resident reads three sources quoted; further ones are only named, to look up
+QUOTED = 3  # a resident reads three sources quoted; further ones, and those scored far below the first, only named
 UNSURE = "法润还不能确定您的问题适用哪一条规定。您问的是哪一种情况？请选一个接着问，或补充发生了什么、和谁有纠纷："
 UNSURE_NO_READINGS = "法润还不能确定您的问题适用哪一条规定。请补充发生了什么、和谁有纠纷，或转给网格法律顾问解答。"
 RELATED = "以下规定与您的问题有关（法润未能确定哪一条适用于您的具体情况，请对照条文或咨询专业人员）："
@@ -86,7 +86,9 @@ class OfflineComposer:
         return "\n".join(lines + ([f"下一步：{step}"] if step else []))
 
     def _resident(self, question: str, sources: list[Source]) -> list[str]:
-        quoted, named = sources[:QUOTED], sources[QUOTED:]
+        near = [s for s in sources if not s.far]
+        quoted = near[:QUOTED]
+        named = [s for s in sources if s not in quoted]
         card = card_answer(quoted[0], question) if quoted else None
         if card:
             rest, unit = quoted[1:], quoted[0].unit
