@@ -32,6 +32,7 @@ from bot.config import Settings
 from bot.database import DatabaseUnavailable
 from bot.index import layout
 from bot.index.builder import build
+from bot.index.second import fill_in_background
 from bot.sources import LoadError
 
 
@@ -129,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"索引构建失败：{exc}（网页仍会启动，但无法回答问题）", file=sys.stderr)
     import uvicorn
 
+    # the reranker's second encoder (bot.index.second) embeds the index in the background, one
+    # thread: answers start at once and rank better once its vectors are there (over an hour on one core)
+    if fill_in_background(settings):
+        print(f"第二编码器 {settings.second_model} 在后台计算向量（完成前按第一编码器排序）", flush=True)
     if args.workers > 1:
         prepare = multiprocessing.get_context("spawn").Process(target=_prepare, args=(settings,))
         prepare.start()

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from .config import Settings
 from .index import layout
 from .index.builder import update
+from .index.second import present as second_present
 from .loop.accounts import MIN_PASSWORD, WEAK_PASSWORDS, Accounts, hash_password, new_hash, session_seconds
 from .loop.grids import Grids
 from .loop.tickets import TicketDesk, Throttle
@@ -277,12 +278,18 @@ class Service:
             now = layout.current(self.settings.index_dir)
         except layout.IndexUnavailable:
             return
-        if now != self._pipeline.kb.folder and self._reloading.acquire(blocking=wait):
+        if self._stale(now) and self._reloading.acquire(blocking=wait):
             try:
-                if now != self._pipeline.kb.folder:
+                if self._stale(now):
                     self.reload()
             finally:
                 self._reloading.release()
+
+    def _stale(self, current) -> bool:
+        """Whether the served knowledge base is not the current index, or lacks vectors of the
+        second encoder written for it since (bot.index.second)."""
+        kb = self._pipeline.kb
+        return current != kb.folder or second_present(current) != kb.second_present
 
     @contextmanager
     def _changing_index(self):
@@ -296,9 +303,10 @@ class Service:
         from .answer.pipeline import AnswerPipeline
         from .retrieval.search import KnowledgeBase
 
-        embedder = self._pipeline.kb.embedder if self._pipeline is not None else None
+        old = self._pipeline.kb if self._pipeline is not None else None
         try:
-            kb = KnowledgeBase.open(self.settings, embedder=embedder)
+            kb = KnowledgeBase.open(self.settings, embedder=old and old.embedder,
+                                    second_embedder=old and old.second_embedder)
         except layout.IndexUnavailable as exc:
             self._pipeline, self.error = None, str(exc)
             return

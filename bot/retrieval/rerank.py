@@ -47,6 +47,11 @@ FEATURES = ("bm25_norm", "bm25_raw", "dense_norm", "dense_raw", "bm25_rr", "dens
             # lay question leans on what similar questions needed (priors, learned vocabulary)
             "length_x_bm25", "length_x_dense", "length_x_law_prior", "length_x_article_prior",
             "length_x_expansion", "length_x_chapter_vocab", "length_x_law_vocab", "bias")
+# With the second encoder's vectors (bot.index.second), these come before the bias and the
+# reranker scores with its second weights: its cosine (raw, normalised, as ranks among the
+# candidates) and with the priors and BM25, as the first encoder's
+SECOND_FEATURES = ("second_norm", "second_raw", "second_rr", "second_top", "second_log_rank",
+                   "second_x_law_prior", "second_x_article_prior", "second_x_bm25", "length_x_second")
 RR_K = 60
 # The local-first prior, added to the reranker's score (the logit of its softmax over candidates).
 # Chosen by `python -m bot.lab.calibrate_region` on the local questions (bot/lab/data/local_jinan.json)
@@ -75,6 +80,7 @@ class Candidates:
     law_vocab: np.ndarray
     cosine: np.ndarray  # the plain question-passage cosine (`dense` is with the query map, when used)
     length: float = 0.0  # log(1 + question characters)
+    second: np.ndarray | None = None  # cosine by the second encoder (bot.index.second), when its vectors are there
 
 
 @dataclass
@@ -96,8 +102,10 @@ def _norm(x: np.ndarray) -> np.ndarray:
     return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
 
-def features(c: Candidates, law_prior: np.ndarray, article_prior: np.ndarray, law_named: np.ndarray) -> np.ndarray:
-    """The feature matrix for candidates; prior arrays are per candidate already."""
+def features(c: Candidates, law_prior: np.ndarray, article_prior: np.ndarray, law_named: np.ndarray,
+             second: bool = True) -> np.ndarray:
+    """The feature matrix for candidates (`FEATURES`, with the second encoder's vectors and `second`
+    `FEATURES` + `SECOND_FEATURES` before the bias); prior arrays are per candidate already."""
     def support(groups: np.ndarray) -> np.ndarray:
         """Share of the first stage's total score that went to the candidate's law (or chapter):
         when many articles of one law match, that law is probably the topic."""
@@ -120,8 +128,19 @@ def features(c: Candidates, law_prior: np.ndarray, article_prior: np.ndarray, la
         np.log1p(c.bm25_rank), np.log1p(c.dense_rank), np.log1p(c.expansion_rank),
         chapter_vocab, c.chapter_vocab / 10.0, law_vocab, c.law_vocab / 10.0,
         n * bm25, n * dense, n * law_prior, n * article_prior, n * expansion, n * chapter_vocab, n * law_vocab,
+        *(_second_columns(c.second, law_prior, article_prior, bm25, n) if second and c.second is not None else []),
         np.ones(len(c.ids)),
     ], axis=1).astype(np.float64)
+
+
+def _second_columns(cosine: np.ndarray, law_prior: np.ndarray, article_prior: np.ndarray, bm25: np.ndarray,
+                    n: float) -> list[np.ndarray]:
+    """`SECOND_FEATURES`: `bm25` is the normalised BM25 score, `n` the scaled question length."""
+    norm = _norm(cosine)
+    rank = np.empty(len(cosine))
+    rank[np.argsort(-cosine, kind="stable")] = np.arange(len(cosine))
+    return [norm, cosine, 1.0 / (RR_K + rank), rank == 0, np.log1p(rank),
+            norm * law_prior, norm * article_prior, norm * bm25, n * norm]
 
 
 @dataclass
@@ -132,13 +151,20 @@ class Reranker:
     trained_on: dict = field(default_factory=dict)  # data files (name, sha1, questions), folds, seed, date
     features: tuple[str, ...] = FEATURES
     query_map: QueryMap | None = None  # learned map on question embeddings (dense candidates)
+    # weights over FEATURES + SECOND_FEATURES, for the second encoder they were fitted with (None:
+    # trained without its vectors); used when the knowledge base has that encoder's vectors
+    second_weights: list[float] | None = None
+    second_embedding: str = ""
 
     def score(self, x: np.ndarray) -> np.ndarray:
-        return x @ np.asarray(self.weights)
+        """Scores of a feature matrix of `features` (with the second encoder's columns: second weights)."""
+        weights = self.second_weights if x.shape[1] != len(self.weights) else self.weights
+        return x @ np.asarray(weights)
 
     def save(self, path: Path = PATH) -> None:
         data = asdict(replace(self, query_map=None))  # an Expansion's derived indexes are not fields: only its terms are saved
         data["query_map"] = self.query_map.to_json() if self.query_map else None
+        data["second_features"] = SECOND_FEATURES if self.second_weights is not None else []
         path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True), encoding="utf-8")
 
     @classmethod
@@ -148,10 +174,12 @@ class Reranker:
         data = json.loads(path.read_text(encoding="utf-8"))
         if tuple(data["features"]) != FEATURES:  # a file from an older feature set: ignore, don't misuse
             return None
+        second = data.get("second_weights") if tuple(data.get("second_features", ())) == SECOND_FEATURES else None
         vocabulary = {level: Expansion(data["vocabulary"][level]["terms"]) for level in LEVELS
                       if level in data.get("vocabulary", {})}
         query_map = QueryMap.from_json(data["query_map"]) if data.get("query_map") else None
-        return cls(data["weights"], Priors(**data["priors"]), vocabulary, data.get("trained_on", {}), FEATURES, query_map)
+        return cls(data["weights"], Priors(**data["priors"]), vocabulary, data.get("trained_on", {}), FEATURES, query_map,
+                   second, data.get("second_embedding", "") if second else "")
 
 
 class RerankStage:
@@ -159,8 +187,11 @@ class RerankStage:
     the reranker's priors as per-unit arrays (a card takes the best of its cited articles'),
     its query map when it was fitted on this embedding model, and the candidates' scores."""
 
-    def __init__(self, catalog: "Catalog", reranker: Reranker | None, embedding: str):
+    def __init__(self, catalog: "Catalog", reranker: Reranker | None, embedding: str, second_embedding: str = ""):
         self.catalog, self.reranker = catalog, reranker
+        # the second weights only with the encoder they were fitted with
+        self.with_second = bool(reranker and reranker.second_weights is not None and second_embedding
+                                and reranker.second_embedding == second_embedding)
         self.local_prior = LOCAL_PRIOR if catalog.local.any() else 0.0
         self.query_map = reranker.query_map if reranker and reranker.query_map \
             and reranker.query_map.embedding == embedding else None
@@ -178,7 +209,8 @@ class RerankStage:
         """The reranker's score of each candidate of `question`."""
         named = set(self.catalog.aliases.laws_named(question))
         law_named = np.array([x in named for x in self.catalog.columns["law_norm"][c.positions]], dtype=np.float64)
-        x = features(c, self.law_prior[c.positions], self.article_prior[c.positions], law_named)
+        x = features(c, self.law_prior[c.positions], self.article_prior[c.positions], law_named,
+                     second=self.with_second and c.second is not None)
         scores = self.reranker.score(x)
         if self.local_prior:
             local = self.catalog.local[c.positions]

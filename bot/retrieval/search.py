@@ -24,6 +24,7 @@ import numpy as np
 from ..config import Settings
 from ..embeddings import load_embeddings
 from ..index import layout
+from ..index.second import SecondVectors, present as second_present
 from ..index.sparse import SparseIndex
 from ..index.store import UnitStore
 from ..lawnames import norm_title
@@ -32,7 +33,7 @@ from ..sync import state as sync_state
 from ..text import MAX_QUERY_CHARS, add_words, normalize, tokenize
 from ..units import CURRENT, EXPIRED, PENDING, POLICY_LEVEL, QA_LEVEL, Unit
 from .backends import open_backend
-from .candidates import CandidateStage, SearchConfig, vocabulary_scores
+from .candidates import CandidateStage, SearchConfig, SecondEncoder, vocabulary_scores
 from .catalog import Catalog, Filters, doc_number_key
 from .citations import CitedArticle, find_citations
 from .rerank import Reranker, RerankStage
@@ -92,7 +93,9 @@ QUERY_THREADS = 1
 
 
 class KnowledgeBase:
-    def __init__(self, folder: Path, settings: Settings, embedder=None):
+    def __init__(self, folder: Path, settings: Settings, embedder=None, second_embedder=None):
+        """`embedder`, `second_embedder`: models already loaded (a reload after an update), else loaded
+        here; the second only when the build has its vectors (bot.index.second)."""
         self.folder = folder
         self.settings = settings
         self.manifest = layout.Manifest.load(folder)
@@ -116,16 +119,22 @@ class KnowledgeBase:
         self.embedder = embedder or load_embeddings(settings.embedding, QUERY_THREADS)
         if self.embedder.dim != self.backend.dim:
             raise layout.IndexUnavailable("索引向量维度与模型不符：请运行 python -m bot build 重建")
-        self.candidate_stage = CandidateStage(self.catalog, self.backend, self.embedder)
+        self.second_present = second_present(folder)  # what a server compares with to notice new vectors
+        vectors = SecondVectors.open(folder, settings.second_model)
+        self.second_embedder = second_embedder  # kept for a reload, loaded only where there are vectors
+        if vectors and second_embedder is None:
+            self.second_embedder = load_embeddings(settings.second_model, QUERY_THREADS)
+        second = SecondEncoder.open(self.catalog, vectors, self.second_embedder)
+        self.candidate_stage = CandidateStage(self.catalog, self.backend, self.embedder, second)
         self._cards: dict | None = None
         self.set_reranker(Reranker.load())
         self._days: OrderedDict[date, KnowledgeBase] = OrderedDict()
         self._days_lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings | None = None, embedder=None) -> "KnowledgeBase":
+    def open(cls, settings: Settings | None = None, embedder=None, second_embedder=None) -> "KnowledgeBase":
         settings = settings or Settings.load()
-        return cls(layout.current(settings.index_dir), settings, embedder)
+        return cls(layout.current(settings.index_dir), settings, embedder, second_embedder)
 
     DAYS_KEPT = 8  # views of other days kept (each holds a status column per unit)
 
@@ -164,8 +173,9 @@ class KnowledgeBase:
 
     def set_reranker(self, reranker: Reranker | None) -> None:
         """Use a reranker (None: first-stage order). Its query map is used only with the
-        embedding model it was fitted on."""
-        self.rerank_stage = RerankStage(self.catalog, reranker, self.embedder.name)
+        embedding model it was fitted on, its second weights only with the second encoder's vectors."""
+        second = self.settings.second_model if self.candidate_stage.second else ""
+        self.rerank_stage = RerankStage(self.catalog, reranker, self.embedder.name, second)
 
     @property
     def reranker(self) -> Reranker | None:
@@ -233,7 +243,8 @@ class KnowledgeBase:
         tokens = tokenize(q)
         c = self.candidate_stage.candidates(q, tokens, self.catalog.search_mask(f), cfg, methods,
                                             vocabulary_scores(self.reranker.vocabulary, tokens) if learned else None,
-                                            query_map=self.query_map if learned else None)
+                                            query_map=self.query_map if learned else None,
+                                            second=learned and self.rerank_stage.with_second)
         scores = self.rerank_stage.scores(q, c) if learned and len(c.ids) else c.fused
         order = np.argsort(-scores, kind="stable")
         # "dense" is the plain cosine: how close the text is in meaning, whatever ranked it

@@ -82,7 +82,7 @@ def collect(kb: KnowledgeBase, questions, vocabulary: dict[str, Expansion] | Non
         c = kb.candidate_stage.candidates(
             text, tokens, mask, cfg,
             by_target=left_out_scores(vocabulary, tokens, vocabulary_targets(kb, gold)) if vocabulary else None,
-            query_map=query_maps[i] if query_maps else None)
+            query_map=query_maps[i] if query_maps else None, second=True)
         named = set(kb.aliases.laws_named(text))
         cand_keys = list(zip(laws[c.positions], keys[c.positions]))
         out.append(Sample(c, np.array([k[0] in named for k in cand_keys], dtype=np.float64), gold,
@@ -140,7 +140,7 @@ def train(kb: KnowledgeBase, samples: list[Sample], vocabulary: dict[str, Expans
     priors = Priors(dict(Counter(g[0] for s in samples for g in s.gold)),
                     dict(Counter(f"{g[0]}:{g[1]}" for s in samples for g in s.gold)))
     laws, keys = kb.catalog.columns["law_norm"], kb.catalog.columns["article_key"]
-    groups = []
+    groups, second_groups = [], []
     for s in samples:
         if not s.labels.any():  # no gold among the candidates: nothing to learn about ranking
             continue
@@ -149,8 +149,13 @@ def train(kb: KnowledgeBase, samples: list[Sample], vocabulary: dict[str, Expans
         law_p = np.array([math.log1p(priors.laws.get(x, 0) - own_laws[x]) for x in laws[pos]])
         art_p = np.array([math.log1p(priors.articles.get(f"{x}:{k}", 0) - ((x, k) in s.gold))
                           for x, k in zip(laws[pos], keys[pos])])
-        groups.append((features(s.candidates, law_p, art_p, s.law_named), s.labels))
-    return Reranker(fit(groups), priors, vocabulary or {}, query_map=query_map)
+        groups.append((features(s.candidates, law_p, art_p, s.law_named, second=False), s.labels))
+        if s.candidates.second is not None:
+            second_groups.append((features(s.candidates, law_p, art_p, s.law_named), s.labels))
+    # the second weights when the knowledge base has the second encoder's vectors (bot.index.second)
+    second = fit(second_groups) if second_groups and len(second_groups) == len(groups) else None
+    return Reranker(fit(groups), priors, vocabulary or {}, query_map=query_map, second_weights=second,
+                    second_embedding=kb.settings.second_model if second else "")
 
 
 def trained_on(files: list[tuple[Path, int]]) -> dict:
