@@ -137,6 +137,29 @@ def test_articles_scored_far_below_the_first_are_only_named():
     assert "押金可以抵扣租金" not in "".join(lines) and lines[-1].startswith("另可参阅：") and "第3条" in lines[-1]
 
 
+def test_a_cards_articles_are_quoted_where_they_say_what_the_card_says():
+    from bot.answer.evidence import gather
+
+    rule = Unit(uid="a58", law="测试法", level="法律", source="test", doc_id="d", article="第五十八条", article_no=58,
+                text="用人单位应当自用工之日起三十日内为其职工申请办理社会保险登记。\n"
+                     "自愿参加社会保险的无雇工的个体工商户、未在用人单位参加社会保险的非全日制从业人员以及其他灵活就业人员，"
+                     "应当向社会保险经办机构申请办理社会保险登记，登记的具体办法由社会保险经办机构按照国家规定另行制定并公布，"
+                     "并在其服务场所和网站上公开，方便有关人员查询和办理。")
+
+    class Base(_FlatIdf):
+        @staticmethod
+        def article(law, number):
+            return [Hit(9, rule, 1.0, exact=True)]
+
+    card = Unit(uid="c1", law="普法问答：公司不给交社保怎么办", text="…", level=QA_LEVEL, source="test", doc_id="c",
+                extra={"answer": "用人单位应当自用工之日起三十日内为职工办理社会保险登记，员工自愿放弃也不免除。",
+                       "article_refs": [{"law": "测试法", "article": "58"}]})
+    question = "签了自愿不买社保的承诺书还能要求补缴吗"
+    sources = gather(Base(), question, [Hit(1, card, 1.0), Hit(9, rule, 0.5)], 3, fitting_card=True)
+    assert [x.unit.uid for x in sources] == ["c1", "a58"]
+    assert sources[1].quote().startswith("用人单位应当自用工之日起三十日内") and "个体工商户" not in sources[1].quote()
+
+
 def test_a_short_article_is_quoted_whole():
     text = "第一句规定甲。第二句规定乙。"
     assert _source(text, "乙").quote() == text

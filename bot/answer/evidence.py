@@ -185,9 +185,11 @@ def token_set(text: str) -> frozenset[str]:
     return frozenset(tokenize(text))
 
 
-def make_source(kb: KnowledgeBase, n: int, hit: Hit, question: str, keep: int = 1) -> Source:
-    """A source with its `keep` best sentences picked (at least the first, so there is a quote)."""
-    weights = {t: kb.sparse.idf(t) for t in token_set(question)}
+def make_source(kb: KnowledgeBase, n: int, hit: Hit, question: str, keep: int = 1, words: str = "") -> Source:
+    """A source with its `keep` best sentences picked (at least the first, so there is a quote):
+    those sharing most of the question's words, or of `words` when given (a card's answer, for the
+    articles the card rests on); the ages that decide are always the question's."""
+    weights = {t: kb.sparse.idf(t) for t in token_set(words or question)}
     pieces = split_pieces(body(hit.unit)) or [Piece(body(hit.unit))]
     lexical = [sum(w for t, w in weights.items() if t in token_set(p.text)) for p in pieces]
     relevance = max(lexical)
@@ -252,8 +254,15 @@ def gather(kb: KnowledgeBase, question: str, hits: list[Hit], limit: int, keep: 
                or (c.relevance >= cut and c.relevance > 0)]
     if sources and sources[0].unit.level == QA_LEVEL:
         refs = sources[0].unit.extra.get("article_refs") or []
-        basis = [make_source(kb, 0, h, question, keep) for r in refs for h in kb.article(r["law"], r["article"])[:1]]
-        sources = list({s.unit.uid: s for s in sources[:1] + basis + sources[1:]}.values())
+        # quoted where they say what the card says: 社会保险法第五十八条's employer registration for the
+        # card on 自愿放弃社保, not its paragraph on the self-employed, which shares the word 自愿
+        card = body(sources[0].unit)
+        basis = [make_source(kb, 0, h, question, keep, words=card) for r in refs
+                 for h in kb.article(r["law"], r["article"])[:1]]
+        first: dict[str, Source] = {}  # an article that is also a hit keeps its quote as the card's basis
+        for src in sources[:1] + basis + sources[1:]:
+            first.setdefault(src.unit.uid, src)
+        sources = list(first.values())
     for src in sources:
         src.far = not _close_to_lead(src.hit, hits)
     # far ones after the rest (stable): named to look up, never quoted as if they applied
