@@ -73,7 +73,7 @@ class CardCitations:
         return out
 
 
-# one pool for every knowledge base of the process (a reload makes a new one): questions in parallel
+# one pool for every knowledge base of the process (each reload opens a new one): two questions at a time
 _QUERY_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="farun-second-query")
 
 
@@ -82,7 +82,7 @@ class SecondEncoder:
     encoder: a cosine per candidate, for the reranker only (it brings no candidates).
 
     The question is encoded on a worker thread while the first stage runs: e5 takes ~30 ms a
-    question on one core, the first stage ~16 ms, and the encoder (C, through ctypes) releases
+    question on one core, the first stage 8–16 ms, and the encoder (C, through ctypes) releases
     the GIL."""
 
     def __init__(self, catalog: Catalog, vectors: SecondVectors, embedder):
@@ -103,7 +103,6 @@ class SecondEncoder:
         if vectors is None or len(vectors.ids) != len(catalog) or not np.array_equal(np.sort(vectors.ids), catalog.ids):
             return None
         return cls(catalog, vectors, embedder)
-
 
 
 class CandidateStage:
