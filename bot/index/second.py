@@ -157,6 +157,8 @@ def fill_in_background(settings: Settings) -> threading.Thread | None:
                     embedder = embedder or load_embeddings(settings.second_model, 1)
                     if (n := fill(settings, embedder)):
                         log.info("second encoder: %d texts embedded for %s", n, folder.name)
+            except layout.IndexUnavailable:  # no index yet (its build failed): nothing to fill
+                pass
             except Exception:  # never take the app down: the reranker ranks without the vectors
                 log.exception("second encoder: fill failed")
             time.sleep(60)
