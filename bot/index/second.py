@@ -73,10 +73,10 @@ def _save_cache(path: Path, cache: dict[str, np.ndarray]) -> None:
 
 
 class SecondVectors:
-    """A build's second-encoder vectors, one row per unit id, and the model to encode questions with."""
+    """A build's second-encoder vectors, one row per unit id."""
 
-    def __init__(self, model: str, ids: np.ndarray, vectors: np.ndarray):
-        self.model, self.ids, self.vectors = model, ids, vectors
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray):
+        self.ids, self.vectors = ids, vectors
 
     @classmethod
     def open(cls, folder: Path, model: str) -> "SecondVectors | None":
@@ -87,7 +87,7 @@ class SecondVectors:
             with np.load(folder / FILE) as data:
                 if str(data["model"]) != model:
                     return None
-                return cls(model, data["ids"].astype(np.int64), data["vectors"])
+                return cls(data["ids"].astype(np.int64), data["vectors"])
         except (OSError, ValueError, KeyError):
             return None
 
